@@ -1,0 +1,145 @@
+"""EEG forward models on the template head for any montage."""
+
+import mne
+import numpy as np
+from mne.io.constants import FIFF
+from mne.utils import logger, verbose
+
+from ._geometry import read_shipped_bem_surface, surface_distance
+from .template import (
+    DEFAULT_CONDUCTIVITY,
+    fsaverage_trans_path,
+    make_fsaverage_bem_solution,
+    read_fsaverage_source_space,
+)
+
+# An electrode this far from the template scalp (after MNE would project it onto
+# the scalp) means the montage is not in fsaverage head coordinates.
+_MAX_SCALP_DISTANCE = 0.02  # m
+# Plausible distance of a scalp electrode from the head origin, in metres
+_HEAD_RADIUS_RANGE = (0.04, 0.25)
+
+_MONTAGE_HINT = (
+    "Set a standard montage, e.g. inst.set_montage('standard_1005') (all MNE "
+    "standard montages are in fsaverage head coordinates), or a DigMontage in "
+    "metres with fiducials."
+)
+
+
+def _get_info(info):
+    if isinstance(info, mne.Info):
+        return info
+    if hasattr(info, "info") and isinstance(info.info, mne.Info):
+        return info.info
+    raise TypeError(
+        "info must be an mne.Info (or a Raw, Epochs or Evoked carrying one), got "
+        f"{type(info).__name__}."
+    )
+
+
+def check_eeg_positions(info):
+    """Check that an Info has EEG electrodes placed on the fsaverage head.
+
+    Parameters
+    ----------
+    info : mne.Info | Raw | Epochs | Evoked
+        The measurement info (or an instance carrying one).
+
+    Returns
+    -------
+    picks : ndarray of int
+        Indices of the EEG channels (bad channels included, as in MNE forwards).
+
+    Raises
+    ------
+    ValueError
+        With a message saying what to do, if there are no EEG channels, some
+        have no position, or the positions are not in metres in fsaverage head
+        coordinates.
+    """
+    info = _get_info(info)
+    picks = mne.pick_types(info, meg=False, eeg=True, exclude=())
+    if len(picks) == 0:
+        types = sorted(set(info.get_channel_types()))
+        raise ValueError(
+            f"The data have no EEG channels (channel types: {types}). mne-brainforge "
+            "models EEG only; pick or set the EEG channels (inst.set_channel_types)."
+        )
+    chs = [info["chs"][p] for p in picks]
+    pos = np.array([ch["loc"][:3] for ch in chs])
+    missing = [
+        ch["ch_name"] for ch, p in zip(chs, pos) if not np.all(np.isfinite(p)) or not p.any()
+    ]
+    if missing:
+        shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
+        raise ValueError(
+            f"{len(missing)} of {len(picks)} EEG channels have no position ({shown}). "
+            f"{_MONTAGE_HINT} Drop channels that no montage covers "
+            "(inst.drop_channels)."
+        )
+    frames = {ch["coord_frame"] for ch in chs}
+    if frames != {FIFF.FIFFV_COORD_HEAD}:
+        raise ValueError(
+            "EEG positions must be in head coordinates, found coordinate frame(s) "
+            f"{sorted(frames)}. {_MONTAGE_HINT}"
+        )
+    radius = np.median(np.linalg.norm(pos, axis=1))
+    if not _HEAD_RADIUS_RANGE[0] <= radius <= _HEAD_RADIUS_RANGE[1]:
+        unit = "millimetres" if radius > 10 else "centimetres" if radius > 1 else None
+        guess = f" They look like {unit}; MNE expects metres." if unit else ""
+        raise ValueError(
+            f"EEG positions are a median {radius:g} from the head origin, expected "
+            f"about 0.09 (metres).{guess} {_MONTAGE_HINT}"
+        )
+    trans = mne.read_trans(fsaverage_trans_path(), verbose=False)
+    scalp = read_shipped_bem_surface("fsaverage-head.fif")
+    dist = surface_distance(mne.transforms.apply_trans(trans, pos), scalp["rr"], scalp["tris"])
+    if np.median(dist) > _MAX_SCALP_DISTANCE:
+        raise ValueError(
+            f"EEG positions are a median {np.median(dist) * 1e3:.0f} mm away from the "
+            "fsaverage scalp: they are not in fsaverage head coordinates (digitised "
+            "positions of another head must be coregistered to fsaverage first). "
+            + _MONTAGE_HINT
+        )
+    return picks
+
+
+@verbose
+def make_fsaverage_forward(
+    info, *, conductivity=DEFAULT_CONDUCTIVITY, mindist=0.0, n_jobs=None, verbose=None
+):
+    """Compute an EEG forward model on the offline fsaverage template.
+
+    Parameters
+    ----------
+    info : mne.Info | Raw | Epochs | Evoked
+        Measurement info with an EEG montage in fsaverage head coordinates (all
+        MNE standard montages are). Non-EEG channels are ignored.
+    conductivity : tuple of float, shape (3,)
+        Brain, skull and scalp conductivities (S/m). Non-default values compute
+        and cache another BEM solution on first use (about a minute).
+    mindist : float
+        Exclude sources closer than this to the inner skull (mm), as in
+        :func:`mne.make_forward_solution`. The default 0 keeps all 2 x 10242 ico5
+        vertices, so estimates are complete fsaverage ico5 estimates.
+    n_jobs : int | None
+        Number of jobs, as in :func:`mne.make_forward_solution`.
+    %(verbose)s
+
+    Returns
+    -------
+    fwd : mne.Forward
+        Free-orientation EEG forward solution on the ico5 source space (subject
+        ``fsaverage``), exactly as :func:`mne.make_forward_solution` returns;
+        convert with :func:`mne.convert_forward_solution` for fixed orientation.
+    """
+    info = _get_info(info)
+    picks = check_eeg_positions(info)
+    info = mne.pick_info(info, picks)  # a copy: the caller's Info is untouched
+    src = read_fsaverage_source_space()
+    bem = make_fsaverage_bem_solution(conductivity)
+    logger.info(f"Computing the fsaverage forward model for {len(picks)} EEG channels")
+    return mne.make_forward_solution(
+        info, trans=fsaverage_trans_path(), src=src, bem=bem, meg=False, eeg=True,
+        mindist=mindist, n_jobs=n_jobs, verbose=verbose,
+    )  # fmt: skip

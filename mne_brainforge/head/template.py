@@ -1,0 +1,224 @@
+"""The fsaverage template head, built offline and cached."""
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import mne
+import nibabel as nib
+import numpy as np
+from mne.io.constants import FIFF
+from mne.utils import logger, verbose
+
+from .. import __version__
+from ..utils import get_data_path
+from . import _geometry as geo
+from ._cache import build_cached_dir, cached_file
+
+SUBJECT = "fsaverage"
+#: Brain, skull, scalp conductivities (S/m), MNE's defaults.
+DEFAULT_CONDUCTIVITY = (0.3, 0.006, 0.3)
+#: Bumped whenever the build below changes what it writes: caches rebuild.
+RECIPE = {"name": "mne-brainforge fsaverage template", "revision": 1}
+
+# BEM surface ids of the brain, skull and scalp layers, in conductivity order
+_LAYER_IDS = (
+    FIFF.FIFFV_BEM_SURF_ID_BRAIN,
+    FIFF.FIFFV_BEM_SURF_ID_SKULL,
+    FIFF.FIFFV_BEM_SURF_ID_HEAD,
+)
+_BEM_SURF = "fsaverage-ico4-bem.fif"
+_SRC = "fsaverage-ico5-src.fif"
+_TRANS = "fsaverage-trans.fif"
+_GEOMETRY = "geometry.json"
+
+
+def _default_subjects_dir():
+    return get_data_path() / "subjects"
+
+
+def _bem_solution_name(conductivity):
+    tag = "-".join(f"{c:g}" for c in conductivity)
+    return f"fsaverage-ico4-bem-sol-{tag}.fif"
+
+
+def _build(subject_dir):
+    """Write the whole template subject into ``subject_dir`` (see fetch_fsaverage)."""
+    t0 = time.perf_counter()
+    subjects_dir = subject_dir.parent
+    surf_dir, bem_dir = subject_dir / "surf", subject_dir / "bem"
+    surf_dir.mkdir()
+    bem_dir.mkdir()
+
+    logger.info("Writing fsaverage5 cortex surfaces (nilearn) ...")
+    geo.write_cortex_surfaces(surf_dir)
+    for name in (_TRANS, "fsaverage-fiducials.fif", "fsaverage-head.fif"):
+        shutil.copyfile(geo.mne_fsaverage_data_dir() / name, bem_dir / name)
+
+    logger.info("Deriving the outer skull ...")
+    inner_rr, tris = geo.inner_skull_ico4()
+    scalp = geo.read_shipped_bem_surface("fsaverage-head.fif")
+    outer_rr = geo.make_outer_skull(inner_rr, tris, scalp["rr"], scalp["tris"])
+    for name, rr, tri in (
+        ("inner_skull", inner_rr, tris),
+        ("outer_skull", outer_rr, tris),
+        ("outer_skin", scalp["rr"], scalp["tris"]),
+    ):
+        nib.freesurfer.write_geometry(bem_dir / f"{name}.surf", rr * 1e3, tri)
+
+    skull = geo.surface_distance(outer_rr, inner_rr, tris)
+    skin = geo.surface_distance(outer_rr, scalp["rr"], scalp["tris"])
+    stats = {
+        "n_vertices": {
+            "cortex_per_hemi": geo.N_VERTICES_ICO5,
+            "inner_skull": len(inner_rr),
+            "outer_skull": len(outer_rr),
+            "outer_skin": len(scalp["rr"]),
+        },
+        "skull_thickness_mm": _percentiles(skull),
+        "scalp_thickness_mm": _percentiles(skin),
+    }
+
+    logger.info("Making the 3-layer BEM model and solution (about a minute) ...")
+    model = mne.make_bem_model(
+        SUBJECT, ico=None, conductivity=DEFAULT_CONDUCTIVITY,
+        subjects_dir=subjects_dir, verbose=False,
+    )  # fmt: skip
+    mne.write_bem_surfaces(bem_dir / _BEM_SURF, model)
+    solution = mne.make_bem_solution(model, verbose=False)
+    mne.write_bem_solution(bem_dir / _bem_solution_name(DEFAULT_CONDUCTIVITY), solution)
+
+    logger.info("Setting up the ico5 source space ...")
+    src = mne.setup_source_space(
+        SUBJECT, spacing="ico5", add_dist=False, subjects_dir=subjects_dir,
+        verbose=False,
+    )  # fmt: skip
+    mne.write_source_spaces(bem_dir / _SRC, src, verbose=False)
+
+    stats["build_seconds"] = round(time.perf_counter() - t0, 1)
+    stats["mne_brainforge_version"] = __version__
+    (bem_dir / _GEOMETRY).write_text(json.dumps(stats, indent=1))
+
+
+def _percentiles(dist_m):
+    values = np.percentile(dist_m * 1e3, [0, 5, 50, 95, 100])
+    return dict(zip(("min", "p5", "median", "p95", "max"), np.round(values, 2).tolist()))
+
+
+@verbose
+def fetch_fsaverage(subjects_dir=None, *, verbose=None):
+    """Build (once) and return the offline fsaverage template subject.
+
+    Unlike :func:`mne.datasets.fetch_fsaverage`, nothing is downloaded: the
+    subject is assembled from files that installed packages ship (nilearn's
+    fsaverage5 cortex, MNE-Python's fsaverage inner skull, scalp, trans and
+    fiducials) and an outer skull derived from them. The first call takes about
+    a minute or two; later calls verify the cache and return at once. The build
+    is safe against concurrent processes and interrupted builds.
+
+    The subject is named ``fsaverage`` and its cortex has the 10242 ico5
+    vertices per hemisphere of the real fsaverage, so estimates on it plot,
+    morph and label like ordinary fsaverage estimates.
+
+    Parameters
+    ----------
+    subjects_dir : path-like | None
+        Where to put the ``fsaverage`` subject. If None (default),
+        ``<data path>/subjects`` where the data path is the config key or
+        environment variable ``MNE_BRAINFORGE_DATA``, else
+        ``<MNE_DATA>/MNE-brainforge-data`` (``~/mne_data`` if ``MNE_DATA`` is
+        unset). An existing ``fsaverage`` there that mne-brainforge did not build
+        (e.g. MNE's own download) is never modified: an error is raised instead.
+    %(verbose)s
+
+    Returns
+    -------
+    subjects_dir : Path
+        The folder containing ``fsaverage``: pass it as ``subjects_dir`` to MNE.
+
+    Notes
+    -----
+    Contents of ``fsaverage``: ``surf/{lh,rh}.{white,pial,inflated,sphere,
+    sphere.reg,curv}``; ``bem/`` with ``inner_skull.surf``, ``outer_skull.surf``,
+    ``outer_skin.surf``, the 3-layer ico4 BEM model and its solution for
+    conductivities (0.3, 0.006, 0.3) S/m, the ico5 source space, the trans,
+    fiducials and head surface, and ``geometry.json`` (layer thicknesses).
+    """
+    subjects_dir = Path(subjects_dir) if subjects_dir else _default_subjects_dir()
+    subjects_dir = subjects_dir.expanduser().resolve()
+    build_cached_dir(subjects_dir / SUBJECT, RECIPE, _build)
+    return subjects_dir
+
+
+def _bem_dir(subjects_dir):
+    return fetch_fsaverage(subjects_dir, verbose=False) / SUBJECT / "bem"
+
+
+@verbose
+def read_fsaverage_source_space(subjects_dir=None, *, verbose=None):
+    """Read the template's ico5 cortical source space (2 x 10242 vertices).
+
+    Parameters
+    ----------
+    subjects_dir : path-like | None
+        As in :func:`fetch_fsaverage`.
+    %(verbose)s
+
+    Returns
+    -------
+    src : mne.SourceSpaces
+        Surface source space in MRI coordinates, subject ``fsaverage``.
+    """
+    return mne.read_source_spaces(_bem_dir(subjects_dir) / _SRC, verbose=False)
+
+
+def fsaverage_trans_path(subjects_dir=None):
+    """Path of the template's head <-> MRI transform (``-trans.fif``)."""
+    return _bem_dir(subjects_dir) / _TRANS
+
+
+@verbose
+def make_fsaverage_bem_solution(
+    conductivity=DEFAULT_CONDUCTIVITY, *, subjects_dir=None, verbose=None
+):
+    """Return the template's 3-layer BEM solution, computed once per conductivity.
+
+    Parameters
+    ----------
+    conductivity : tuple of float, shape (3,)
+        Brain, skull and scalp conductivities in S/m.
+    subjects_dir : path-like | None
+        As in :func:`fetch_fsaverage`.
+    %(verbose)s
+
+    Returns
+    -------
+    bem : mne.bem.ConductorModel
+        The BEM solution. Solutions for conductivities other than the default
+        are computed on first use (about a minute) and cached next to it.
+    """
+    conductivity = _check_conductivity(conductivity)
+    bem_dir = _bem_dir(subjects_dir)
+
+    def write(tmp):
+        logger.info(f"Computing the BEM solution for conductivity {conductivity} ...")
+        model = mne.read_bem_surfaces(bem_dir / _BEM_SURF, verbose=False)
+        sigma = dict(zip(_LAYER_IDS, conductivity))
+        for surf in model:
+            surf["sigma"] = sigma[surf["id"]]
+        solution = mne.make_bem_solution(model, verbose=False)
+        mne.write_bem_solution(tmp, solution, overwrite=True)
+
+    fname = cached_file(bem_dir / _bem_solution_name(conductivity), write)
+    return mne.read_bem_solution(fname, verbose=False)
+
+
+def _check_conductivity(conductivity):
+    values = np.asarray(conductivity, float)
+    if values.shape != (3,) or not np.all(np.isfinite(values)) or np.any(values <= 0):
+        raise ValueError(
+            "conductivity must be three positive numbers (brain, skull, scalp) in "
+            f"S/m, e.g. {DEFAULT_CONDUCTIVITY}; got {conductivity!r}."
+        )
+    return tuple(float(v) for v in values)
