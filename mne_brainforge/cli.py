@@ -1,0 +1,100 @@
+"""The ``brainforge`` command line."""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import mne
+
+from . import __version__
+
+
+def _montage_info(montage):
+    """An Info from a standard montage name or a montage file."""
+    if montage in mne.channels.get_builtin_montages():
+        mon = mne.channels.make_standard_montage(montage)
+    elif Path(montage).is_file():
+        mon = mne.channels.read_custom_montage(montage)
+    else:
+        raise SystemExit(
+            f"--montage {montage!r} is neither an MNE standard montage "
+            f"({', '.join(mne.channels.get_builtin_montages()[:6])}, ...) nor a file."
+        )
+    info = mne.create_info(mon.ch_names, 1000.0, "eeg")
+    info.set_montage(mon)
+    return info
+
+
+def _cmd_head(args):
+    from .head import fetch_fsaverage, make_fsaverage_forward
+
+    subjects_dir = fetch_fsaverage(args.subjects_dir)
+    geometry = subjects_dir / "fsaverage" / "bem" / "geometry.json"
+    print(f"subjects_dir: {subjects_dir}")
+    print(f"geometry: {json.dumps(json.loads(geometry.read_text()))}")
+    if args.forward:
+        info = _montage_info(args.montage)
+        fwd = make_fsaverage_forward(info, conductivity=tuple(args.conductivity))
+        mne.write_forward_solution(args.forward, fwd, overwrite=True)
+        print(f"forward ({len(info.ch_names)} channels, {fwd['nsource']} sources): {args.forward}")
+
+
+def _cmd_demo(args):
+    from .demo import run_demo
+
+    for key, path in run_demo(args.out_dir, montage=args.montage).items():
+        print(f"{key}: {path}")
+
+
+def build_parser():
+    """Return the argument parser of the ``brainforge`` command."""
+    parser = argparse.ArgumentParser(
+        prog="brainforge",
+        description="mne-brainforge: deep-learning EEG source imaging for MNE-Python.",
+    )
+    parser.add_argument("--version", action="version", version=__version__)
+    parser.add_argument(
+        "--verbose", default="warning", help="MNE log level (e.g. info, warning)."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    head = sub.add_parser(
+        "head",
+        help="Build (once) and check the offline fsaverage template head; "
+        "optionally write a forward model.",
+        description="Build the offline fsaverage template (cached) and print where "
+        "it is; with --forward, also compute an EEG forward model for a montage.",
+    )
+    head.add_argument("--subjects-dir", type=Path, default=None,
+                      help="Where to build fsaverage (default: the MNE data folder).")
+    head.add_argument("--forward", type=Path, default=None,
+                      help="Write the forward model to this -fwd.fif file.")
+    head.add_argument("--montage", default="biosemi64",
+                      help="Standard montage name or montage file (default biosemi64).")
+    head.add_argument("--conductivity", type=float, nargs=3, default=(0.3, 0.006, 0.3),
+                      metavar=("BRAIN", "SKULL", "SCALP"),
+                      help="Conductivities in S/m (default 0.3 0.006 0.3).")
+    head.set_defaults(func=_cmd_head)
+
+    demo = sub.add_parser(
+        "demo", help="Run the main job end to end and write its outputs.",
+        description="Build the template head, a forward model for a montage and 3D "
+        "figures (head model alignment, EEG sensitivity on the cortex).",
+    )  # fmt: skip
+    demo.add_argument("--out-dir", type=Path, default=Path("out/demo"))
+    demo.add_argument("--montage", default="biosemi64")
+    demo.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv=None):
+    """Entry point of the ``brainforge`` command."""
+    args = build_parser().parse_args(argv)
+    mne.set_log_level(args.verbose)
+    args.func(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
