@@ -11,7 +11,7 @@ def subjects_dir():
     return fetch_fsaverage()
 
 
-def montage_info(name="biosemi64", sfreq=250.0):
+def _montage_info(name="biosemi64", sfreq=250.0):
     mon = mne.channels.make_standard_montage(name)
     info = mne.create_info(mon.ch_names, sfreq, "eeg")
     info.set_montage(mon)
@@ -20,7 +20,13 @@ def montage_info(name="biosemi64", sfreq=250.0):
 
 @pytest.fixture(scope="session")
 def info64():
-    return montage_info("biosemi64")
+    return _montage_info("biosemi64")
+
+
+@pytest.fixture
+def montage_info():
+    """Factory: an EEG Info with a standard montage."""
+    return _montage_info
 
 
 @pytest.fixture(scope="session")

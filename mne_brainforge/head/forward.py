@@ -19,8 +19,13 @@ _MAX_SCALP_DISTANCE = 0.02  # m
 # Plausible distance of a scalp electrode from the head origin, in metres
 _HEAD_RADIUS_RANGE = (0.04, 0.25)
 
+# MNE 1.13 renamed standard_1005 to fsaverage_1005
+_STANDARD_1005 = next(
+    name for name in ("fsaverage_1005", "standard_1005")
+    if name in mne.channels.get_builtin_montages()
+)  # fmt: skip
 _MONTAGE_HINT = (
-    "Set a standard montage, e.g. inst.set_montage('standard_1005') (all MNE "
+    f"Set a standard montage, e.g. inst.set_montage({_STANDARD_1005!r}) (all MNE "
     "standard montages are in fsaverage head coordinates), or a DigMontage in "
     "metres with fiducials."
 )
