@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set up everything (tools/setup.sh), then run the main job end to end; outputs
+# go to out/demo (or the folder given as first argument).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+"$ROOT/tools/setup.sh"
+cd "$ROOT"
+exec "${BRAINFORGE_VENV:-$ROOT/.venv}/bin/brainforge" --verbose info demo --out-dir "${1:-out/demo}"
