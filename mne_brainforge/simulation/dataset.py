@@ -1,0 +1,280 @@
+"""On-the-fly training data: one simulated EEG window per draw, for any forward."""
+
+import mne
+import numpy as np
+import torch
+from mne.utils import logger, verbose
+from scipy.signal import resample_poly
+
+from .parcellation import Parcellation, parcellate_source_space
+from .patches import random_patches
+from .synthesis import (
+    NOISE_KINDS,
+    add_noise_at_snr,
+    average_reference,
+    check_snr_range,
+    fixed_orientation_gain,
+    make_noise,
+)
+
+# Peak dipole moment of one source at a patch centre (A·m): ~0.5 nA·m/mm^2 of
+# cortex over the ~20 mm^2 a source of an ico5 source space stands for.
+SOURCE_MOMENT = 10e-9
+# Random cortical sources mixed into spatially coloured ("brain") noise
+_N_NOISE_SOURCES = 64
+
+
+def _resample(waveforms, sfreq_from, sfreq_to):
+    if np.isclose(sfreq_from, sfreq_to):
+        return np.asarray(waveforms, np.float64)
+    from fractions import Fraction
+
+    ratio = Fraction(sfreq_to / sfreq_from).limit_denominator(1000)
+    return resample_poly(waveforms, ratio.numerator, ratio.denominator, axis=-1)
+
+
+class EEGSimulator:
+    """Draw simulated EEG windows with known sources through a forward model.
+
+    Each draw: 1..``max_sources`` patches grown on the parcellation, each driven
+    by a random spike of the waveform library at a random latency and amplitude,
+    projected through the fixed-orientation gain ``L``, a random subset of
+    channels kept, a per-channel gain perturbation applied, noise of a random
+    kind added at a random SNR (see :mod:`mne_brainforge.simulation.synthesis`
+    for the SNR definition), everything average-referenced over the channels
+    kept.
+
+    Parameters
+    ----------
+    fwd : mne.Forward
+        Fixed-orientation EEG forward on a surface source space.
+    library : WaveformLibrary
+        Source waveforms (``spikes``, ``background``, ``sfreq``).
+    parcellation : Parcellation | int
+        Regions of ``fwd['src']``, or a number of regions to parcellate into.
+    sfreq : float
+        Sampling rate of the windows (Hz).
+    duration : float
+        Window length (s).
+    max_sources : int
+        Largest number of simultaneous patches.
+    min_separation : float
+        Smallest distance between patch seeds (m).
+    snr_range : tuple of float
+        SNR range in dB, drawn uniformly; None for noise-free data.
+    noise_kinds : tuple of str
+        Noise models drawn from, uniformly (see :func:`~.synthesis.make_noise`).
+    n_channels_range : tuple of int
+        Range of the number of channels kept (clipped to the montage).
+    gain_sigma : float
+        Standard deviation of the multiplicative per-channel gain error.
+    amplitude_range : tuple of float
+        Range of each source's amplitude factor (log-uniform).
+    line_freq : float
+        Power-line frequency for ``'line'`` noise.
+    %(verbose)s
+    """
+
+    @verbose
+    def __init__(
+        self, fwd, library, parcellation=500, *, sfreq=250.0, duration=1.0,
+        max_sources=3, min_separation=0.03, snr_range=(0.0, 30.0), noise_kinds=NOISE_KINDS,
+        n_channels_range=(16, 128), gain_sigma=0.05, amplitude_range=(0.5, 2.0),
+        line_freq=50.0, verbose=None,
+    ):  # fmt: skip
+        self.gain, self.ch_names = fixed_orientation_gain(fwd)
+        picks = mne.pick_channels(fwd["info"]["ch_names"], self.ch_names, ordered=True)
+        self.ch_pos = np.array([fwd["info"]["chs"][p]["loc"][:3] for p in picks])
+        if not isinstance(parcellation, Parcellation):
+            parcellation = parcellate_source_space(fwd["src"], parcellation, verbose=False)
+        if parcellation.n_sources != self.gain.shape[1]:
+            raise ValueError(
+                f"The parcellation has {parcellation.n_sources} sources, the forward "
+                f"{self.gain.shape[1]}: parcellate this forward's source space."
+            )
+        self.parcellation = parcellation
+        self.region_matrix = parcellation.region_matrix(normalize=True).T.tocsr()
+        self.sfreq, self.n_times = float(sfreq), int(round(duration * sfreq))
+        if self.n_times < 2:
+            raise ValueError(f"duration * sfreq must give >= 2 samples, got {self.n_times}.")
+        self.max_sources, self.min_separation = int(max_sources), float(min_separation)
+        self.snr_range = None if snr_range is None else check_snr_range(snr_range)
+        bad = set(noise_kinds) - set(NOISE_KINDS)
+        if bad or not noise_kinds:
+            raise ValueError(f"noise_kinds must be among {NOISE_KINDS}, got {noise_kinds}.")
+        self.noise_kinds = tuple(noise_kinds)
+        lo, hi = (int(v) for v in n_channels_range)
+        n_ch = len(self.ch_names)
+        if not 1 <= lo <= hi:
+            raise ValueError(f"n_channels_range must be 1 <= low <= high, got {n_channels_range}.")
+        self.n_channels_range = (min(lo, n_ch), min(hi, n_ch))
+        self.gain_sigma, self.amplitude_range = float(gain_sigma), tuple(amplitude_range)
+        self.line_freq = float(line_freq)
+        self.spikes = _resample(library.spikes, library.sfreq, self.sfreq)
+        self.spikes /= np.abs(self.spikes).max(axis=1, keepdims=True)
+        self.background = _resample(library.background, library.sfreq, self.sfreq)
+        logger.info(
+            f"EEG simulator: {n_ch} channels, {parcellation.n_regions} regions, "
+            f"{len(self.spikes)} spikes, {self.n_times} samples at {self.sfreq:g} Hz"
+        )
+
+    def _waveform(self, rng):
+        """One spike at a random latency (its peak inside the window), unit peak."""
+        spike = self.spikes[rng.integers(len(self.spikes))]
+        peak = int(np.argmax(np.abs(spike)))
+        out = np.zeros(self.n_times)
+        at = rng.integers(self.n_times)  # where the peak lands
+        start = at - peak
+        lo, hi = max(start, 0), min(start + len(spike), self.n_times)
+        out[lo:hi] = spike[lo - start : hi - start]
+        return out
+
+    def _brain_noise(self, rng):
+        """Background activity of random cortical sources (spatially coloured)."""
+        sources = rng.choice(self.gain.shape[1], _N_NOISE_SOURCES, replace=False)
+        if len(self.background) and self.background.shape[1] >= self.n_times:
+            rows = rng.integers(len(self.background), size=_N_NOISE_SOURCES)
+            start = rng.integers(self.background.shape[1] - self.n_times + 1)
+            drive = self.background[rows, start : start + self.n_times]
+            drive = drive - drive.mean(1, keepdims=True)
+            drive /= drive.std(1, keepdims=True) + 1e-30
+            return self.gain[:, sources] @ drive
+        return make_noise(
+            "spatial", len(self.ch_names), self.n_times, self.sfreq, rng,
+            mixing=self.gain[:, sources],
+        )  # fmt: skip
+
+    def draw(self, rng, *, snr_db="random", n_sources=None, noise_kind=None):
+        """Simulate one window.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            Random generator (all randomness of the draw comes from it).
+        snr_db : float | None | 'random'
+            SNR in dB; None for no noise; 'random' draws from ``snr_range``.
+        n_sources : int | None
+            Number of patches; None draws from 1..``max_sources``.
+        noise_kind : str | None
+            Noise model; None draws one from ``noise_kinds``.
+
+        Returns
+        -------
+        sample : dict
+            ``eeg`` (n_channels, n_times) in V, average-referenced, zero on
+            channels not kept; ``mask`` (n_channels,) bool, channels kept;
+            ``target`` (n_regions, n_times) region time courses (mean source
+            moment over each region, A·m); ``source_data`` (n_sources_total,
+            n_times) the moments J; ``signal`` the noise-free part of ``eeg``
+            (``L J`` with the channel gain error, referenced); ``patches``; ``snr_db``; ``noise_kind``.
+        """
+        patches = random_patches(
+            self.parcellation, n_sources, max_sources=self.max_sources,
+            min_separation=self.min_separation, rng=rng,
+        )  # fmt: skip
+        J = np.zeros((self.gain.shape[1], self.n_times))
+        lo, hi = np.log(self.amplitude_range[0]), np.log(self.amplitude_range[1])
+        for patch in patches:
+            amplitude = SOURCE_MOMENT * np.exp(rng.uniform(lo, hi))
+            J[patch.sources] += np.outer(patch.weights * amplitude, self._waveform(rng))
+        active = np.unique(np.concatenate([p.sources for p in patches]))
+        clean = self.gain[:, active] @ J[active]
+
+        n_ch = len(self.ch_names)
+        n_keep = rng.integers(self.n_channels_range[0], self.n_channels_range[1] + 1)
+        mask = np.zeros(n_ch, bool)
+        mask[rng.choice(n_ch, n_keep, replace=False)] = True
+        perturbed = clean * (1 + self.gain_sigma * rng.standard_normal((n_ch, 1)))
+
+        if snr_db == "random":
+            snr_db = None if self.snr_range is None else rng.uniform(*self.snr_range)
+        noise = None
+        if snr_db is not None:
+            noise_kind = noise_kind or self.noise_kinds[rng.integers(len(self.noise_kinds))]
+            if noise_kind == "spatial":
+                noise = self._brain_noise(rng)
+            else:
+                noise = make_noise(
+                    noise_kind, n_ch, self.n_times, self.sfreq, rng, line_freq=self.line_freq
+                )
+        eeg = add_noise_at_snr(perturbed, noise, snr_db, mask)
+        return dict(
+            eeg=eeg, mask=mask, target=self.region_matrix @ J, source_data=J,
+            signal=average_reference(perturbed, mask),
+            patches=patches, snr_db=snr_db, noise_kind=noise_kind if snr_db is not None else None,
+        )  # fmt: skip
+
+
+class SyntheticEEGDataset(torch.utils.data.IterableDataset):
+    """A torch dataset of simulated EEG windows, generated on the fly.
+
+    Sample ``i`` is drawn from its own generator seeded with ``(seed, epoch,
+    i)``, so the data are reproducible from the seed, identical whatever the
+    number of DataLoader workers, and never duplicated across workers (worker
+    ``w`` of ``W`` yields samples ``w, w + W, w + 2W, ...``).
+
+    Parameters
+    ----------
+    simulator : EEGSimulator
+        What draws each window.
+    n_samples : int | None
+        Samples per epoch; None for an endless stream.
+    seed : int
+        Seed of the whole stream.
+
+    Notes
+    -----
+    ``eeg`` (V) and ``target`` (A·m) are divided by their per-sample maximum
+    magnitudes, so a network sees unit-scale inputs and targets; the factors are
+    returned. Each item is a dict of tensors: ``eeg`` (n_channels, n_times) float32,
+    ``mask`` (n_channels,) bool (channels kept), ``target`` (n_regions,
+    n_times) float32, ``eeg_scale``, ``target_scale``, ``snr_db`` (NaN if
+    noise-free), ``n_sources``, ``index``. Channel positions (head
+    coordinates, m) are ``dataset.ch_pos``, the same for every item.
+    """
+
+    def __init__(self, simulator, *, n_samples=None, seed=0):
+        super().__init__()
+        self.simulator = simulator
+        self.n_samples = None if n_samples is None else int(n_samples)
+        self.seed = int(seed)
+        self.epoch = 0
+
+    @property
+    def ch_pos(self):
+        """Channel positions (n_channels, 3), head coordinates in metres."""
+        return self.simulator.ch_pos
+
+    def set_epoch(self, epoch):
+        """Draw a different (reproducible) set of samples for another epoch."""
+        self.epoch = int(epoch)
+
+    def __len__(self):
+        if self.n_samples is None:
+            raise TypeError("An endless SyntheticEEGDataset (n_samples=None) has no length.")
+        return self.n_samples
+
+    def sample(self, index):
+        """Return item ``index`` (deterministic), as a dict of tensors."""
+        rng = np.random.default_rng([self.seed, self.epoch, int(index)])
+        draw = self.simulator.draw(rng)
+        eeg_scale = np.abs(draw["eeg"]).max() or 1.0
+        target_scale = np.abs(draw["target"]).max() or 1.0
+        return dict(
+            eeg=torch.as_tensor(draw["eeg"] / eeg_scale, dtype=torch.float32),
+            mask=torch.as_tensor(draw["mask"]),
+            target=torch.as_tensor(draw["target"] / target_scale, dtype=torch.float32),
+            eeg_scale=torch.tensor(eeg_scale, dtype=torch.float64),
+            target_scale=torch.tensor(target_scale, dtype=torch.float64),
+            snr_db=torch.tensor(np.nan if draw["snr_db"] is None else draw["snr_db"]),
+            n_sources=torch.tensor(len(draw["patches"])),
+            index=torch.tensor(int(index)),
+        )
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        worker, n_workers = (0, 1) if info is None else (info.id, info.num_workers)
+        index = worker
+        while self.n_samples is None or index < self.n_samples:
+            yield self.sample(index)
+            index += n_workers
