@@ -174,7 +174,8 @@ def _hemisphere_graph(s):
         full_edges = _unique_edges(_tri_edges(tris), s["np"])
         full = _graph_from_edges(full_edges, s["rr"])
         _, _, owner = dijkstra(
-            full, directed=False, indices=vertno, min_only=True, return_predecessors=True
+            full, directed=False, indices=vertno, min_only=True,
+            return_predecessors=True,
         )
         valid = owner >= 0
         owner = np.where(valid, remap[np.where(valid, owner, 0)], -1)
@@ -243,13 +244,15 @@ def source_graph(src, *, verbose=None):
 
     Returns
     -------
-    graph : scipy.sparse.csr_array | scipy.sparse.csr_matrix, shape (n_sources, n_sources)
+    graph : scipy.sparse.csr_matrix, shape (n_sources, n_sources)
         Symmetric sparse matrix of edge lengths (m), one connected component
         per hemisphere.
     """
     _check_surface_src(src, "source_graph")
     graph, _, methods = _source_graph(src)
-    logger.info(f"Source graph: {graph.shape[0]} sources, {graph.nnz // 2} edges ({methods})")
+    logger.info(
+        f"Source graph: {graph.shape[0]} sources, {graph.nnz // 2} edges ({methods})"
+    )
     return graph
 
 
@@ -264,7 +267,8 @@ def _farthest_point_seeds(graph, n_seeds, rng):
     for _ in range(n_seeds - 1):
         nxt = int(np.argmax(dist))
         seeds.append(nxt)
-        dist = np.minimum(dist, dijkstra(graph, directed=False, indices=nxt, limit=dist[nxt]))
+        new = dijkstra(graph, directed=False, indices=nxt, limit=dist[nxt])
+        dist = np.minimum(dist, new)
     return np.array(seeds, dtype=np.intp)
 
 
@@ -439,6 +443,8 @@ class Parcellation:
         The sources of each region (sorted).
     neighbours : list of ndarray of int
         The neighbouring regions of each region.
+    vertices, pos, normals, graph, source_areas, subject, hemi_names, coord_frame, info
+        As given (see Parameters); ``graph`` is a ``csr_matrix``.
     """
 
     def __init__(
@@ -482,7 +488,9 @@ class Parcellation:
         order = np.argsort(self.labels, kind="stable")
         bounds = np.searchsorted(self.labels[order], np.arange(self.n_regions + 1))
         self.region_sources = [order[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-        self.areas = np.bincount(self.labels, self.source_areas, minlength=self.n_regions)
+        self.areas = np.bincount(
+            self.labels, self.source_areas, minlength=self.n_regions
+        )
 
         coo = self.graph.tocoo()
         r1, r2 = self.labels[coo.row], self.labels[coo.col]
@@ -493,7 +501,8 @@ class Parcellation:
         adj.data[:] = 1.0  # duplicates were summed
         self.adjacency = adj
         self.neighbours = [
-            adj.indices[adj.indptr[r] : adj.indptr[r + 1]] for r in range(self.n_regions)
+            adj.indices[adj.indptr[r] : adj.indptr[r + 1]]
+            for r in range(self.n_regions)
         ]
 
         if centre_index is None:
@@ -556,6 +565,8 @@ class Parcellation:
         region index zero-padded), carry the region's vertices and positions and
         the parcellation's subject, and work with
         :func:`mne.extract_label_time_course` for estimates on these vertices.
+        Positions are in the source space's coordinate frame
+        (:attr:`coord_frame`; head coordinates for ``fwd['src']``).
 
         Returns
         -------
@@ -566,12 +577,12 @@ class Parcellation:
         out = []
         for r, idx in enumerate(self.region_sources):
             h = self.hemis[r]
+            hemi = self.hemi_names[h]
             local = idx - self._hemi_offset[h]
             out.append(
                 mne.Label(
-                    vertices=self.vertices[h][local], pos=self.pos[idx],
-                    hemi=self.hemi_names[h], name=f"bf-{self.hemi_names[h]}-{r:0{width}d}",
-                    subject=self.subject,
+                    vertices=self.vertices[h][local], pos=self.pos[idx], hemi=hemi,
+                    name=f"bf-{hemi}-{r:0{width}d}", subject=self.subject,
                 )  # fmt: skip
             )
         return out
@@ -714,9 +725,9 @@ def parcellate_source_space(
         proportion to their numbers of sources. The default, 500, gives about
         41 sources and 2.7 cm^2 (about 1.8 cm across) per region on the ico5
         template: twice as coarse as DeepSIF's 994 regions on fsaverage5, so
-        the network has half as many outputs, yet finer than what 64-channel
-        scalp EEG can resolve (its spatial resolution is of the order of 1-2
-        cm), and the smallest simulated patch (one region) is still a
+        the network has half as many outputs and trains faster, while regions
+        stay at about the spatial resolution of scalp EEG (of the order of
+        1-2 cm) and the smallest simulated patch (one region) is still a
         compact, cm-scale source.
     balance : ``'sources'`` | ``'area'``
         What "similar size" means: the same number of sources per region
@@ -763,7 +774,8 @@ def parcellate_source_space(
     pos = np.concatenate([s["rr"][s["vertno"]] for s in src])
     normals = np.concatenate([s["nn"][s["vertno"]] for s in src])
     mass = np.ones(n_total) if balance == "sources" else areas
-    rngs = [np.random.default_rng(ss) for ss in np.random.SeedSequence(seed).spawn(len(src))]
+    seeds = np.random.SeedSequence(seed).spawn(len(src))
+    rngs = [np.random.default_rng(ss) for ss in seeds]
 
     labels, offset, start = [], 0, 0
     for s, n_h, k, rng in zip(src, counts, split, rngs):

@@ -100,11 +100,17 @@ def _draw(value, name, rng, *, integer, minimum):
     """A fixed value, or a uniform draw from a (low, high) range (inclusive)."""
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
-            raise ValueError(f"{name} must be a number or a (low, high) pair, got {value!r}.")
-        low, high = (_draw(v, name, rng, integer=integer, minimum=minimum) for v in value)
+            raise ValueError(
+                f"{name} must be a number or a (low, high) pair, got {value!r}."
+            )
+        low, high = (
+            _draw(v, name, rng, integer=integer, minimum=minimum) for v in value
+        )
         if low > high:
             raise ValueError(f"{name}: low must be <= high, got {value!r}.")
-        return int(rng.integers(low, high + 1)) if integer else float(rng.uniform(low, high))
+        if integer:
+            return int(rng.integers(low, high + 1))
+        return float(rng.uniform(low, high))
     ok_type = numbers.Integral if integer else numbers.Real
     if not isinstance(value, ok_type) or isinstance(value, bool):
         kind = "an int" if integer else "a number"
@@ -267,24 +273,29 @@ def grow_patch(
     rng = _get_rng(rng)
     n_total = parcellation.n_regions
     if not isinstance(seed_region, numbers.Integral) or not 0 <= seed_region < n_total:
-        raise ValueError(f"seed_region must be an int in [0, {n_total}), got {seed_region!r}.")
+        raise ValueError(
+            f"seed_region must be an int in [0, {n_total}), got {seed_region!r}."
+        )
     seed_region = int(seed_region)
-    given = {k: v for k, v in dict(extent=extent, n_regions=n_regions, area=area).items()
-             if v is not None}  # fmt: skip
+    given = dict(extent=extent, n_regions=n_regions, area=area)
+    given = {k: v for k, v in given.items() if v is not None}
     if len(given) > 1:
-        raise ValueError(f"Give at most one of extent, n_regions and area, got {sorted(given)}.")
+        raise ValueError(
+            f"Give at most one of extent, n_regions and area, got {sorted(given)}."
+        )
     if not given:
         given = dict(extent=DEFAULT_RINGS)
     ((kind, value),) = given.items()
     if kind == "extent":
         mode, target = "rings", _draw(value, "extent", rng, integer=True, minimum=0)
     elif kind == "n_regions":
-        mode, target = "n_regions", _draw(value, "n_regions", rng, integer=True, minimum=1)
+        mode = "n_regions"
+        target = _draw(value, "n_regions", rng, integer=True, minimum=1)
         in_hemi = np.sum(parcellation.hemis == parcellation.hemis[seed_region])
         if target > in_hemi:
             raise ValueError(
-                f"n_regions={target} exceeds the {in_hemi} regions of the seed region's "
-                "hemisphere (patches never cross hemispheres)."
+                f"n_regions={target} exceeds the {in_hemi} regions of the seed "
+                "region's hemisphere (patches never cross hemispheres)."
             )
     else:
         mode, target = "area", _draw(value, "area", rng, integer=False, minimum=0)
@@ -299,7 +310,9 @@ def grow_patch(
     regions, n_rings, direction, anisotropy = _grow(
         parcellation, seed_region, mode, target, blocked, rng
     )
-    sources, weights, distances, sigma = _weights(parcellation, seed_region, regions, sigma)
+    sources, weights, distances, sigma = _weights(
+        parcellation, seed_region, regions, sigma
+    )
     return Patch(
         regions=regions, seed_region=seed_region,
         hemi=int(parcellation.hemis[seed_region]), n_rings=n_rings, sources=sources,
@@ -325,9 +338,9 @@ def _max_min_separation(dist, n):
 
 
 def random_patches(
-    parcellation, n_sources=None, *, max_sources=DEFAULT_MAX_SOURCES, min_separation=None,
-    extent=None, n_regions=None, area=None, sigma=None, allow_overlap=False,
-    max_tries=100, rng=None,
+    parcellation, n_sources=None, *, max_sources=DEFAULT_MAX_SOURCES,
+    min_separation=None, extent=None, n_regions=None, area=None, sigma=None,
+    allow_overlap=False, max_tries=100, rng=None,
 ):  # fmt: skip
     """Draw simultaneous random source patches.
 
@@ -387,15 +400,18 @@ def random_patches(
             f"Cannot place {n_sources} patches on {parc.n_regions} regions."
         )
     if min_separation is not None:
-        min_separation = _draw(min_separation, "min_separation", rng, integer=False, minimum=0)
+        min_separation = _draw(
+            min_separation, "min_separation", rng, integer=False, minimum=0
+        )
     dist = parc.centre_distances if min_separation else None
     if dist is not None and n_sources > 1:
         best = _max_min_separation(dist, n_sources)
         if min_separation > 2 * best:
             raise ValueError(
-                f"Impossible: {n_sources} patches cannot be {min_separation * 1e3:.0f} mm "
-                f"apart on this cortex (at most {2 * best * 1e3:.0f} mm is possible); "
-                "lower min_separation or n_sources."
+                f"Impossible: {n_sources} patches cannot be "
+                f"{min_separation * 1e3:.0f} mm apart on this cortex (at most "
+                f"{2 * best * 1e3:.0f} mm is possible); lower min_separation or "
+                "n_sources."
             )
 
     for attempt in range(max_tries):
