@@ -8,6 +8,7 @@ from mne.utils import logger, verbose
 from ._geometry import read_shipped_bem_surface, surface_distance
 from .template import (
     DEFAULT_CONDUCTIVITY,
+    DEFAULT_SKULL_THICKNESS,
     fsaverage_trans_path,
     make_fsaverage_bem_solution,
     read_fsaverage_source_space,
@@ -111,8 +112,9 @@ def check_eeg_positions(info):
 
 @verbose
 def make_fsaverage_forward(
-    info, *, conductivity=DEFAULT_CONDUCTIVITY, mindist=0.0, n_jobs=None, verbose=None
-):
+    info, *, conductivity=DEFAULT_CONDUCTIVITY, skull_thickness=DEFAULT_SKULL_THICKNESS,
+    mindist=0.0, n_jobs=None, verbose=None,
+):  # fmt: skip
     """Compute an EEG forward model on the offline fsaverage template.
 
     Parameters
@@ -123,6 +125,9 @@ def make_fsaverage_forward(
     conductivity : tuple of float, shape (3,)
         Brain, skull and scalp conductivities (S/m). Non-default values compute
         and cache another BEM solution on first use (about a minute).
+    skull_thickness : float
+        Largest skull thickness (m) of the template's derived outer skull
+        (default 7 mm); see :func:`~mne_brainforge.datasets.make_fsaverage_bem_solution`.
     mindist : float
         Exclude sources closer than this to the inner skull (mm), as in
         :func:`mne.make_forward_solution`. The default 0 keeps all 2 x 10242 ico5
@@ -142,7 +147,7 @@ def make_fsaverage_forward(
     picks = check_eeg_positions(info)
     info = mne.pick_info(info, picks)  # a copy: the caller's Info is untouched
     src = read_fsaverage_source_space()
-    bem = make_fsaverage_bem_solution(conductivity)
+    bem = make_fsaverage_bem_solution(conductivity, skull_thickness=skull_thickness)
     logger.info(f"Computing the fsaverage forward model for {len(picks)} EEG channels")
     return mne.make_forward_solution(
         info, trans=fsaverage_trans_path(), src=src, bem=bem, meg=False, eeg=True,

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from ._cache import build_cached_dir, cached_file
 SUBJECT = "fsaverage"
 #: Brain, skull, scalp conductivities (S/m), MNE's defaults.
 DEFAULT_CONDUCTIVITY = (0.3, 0.006, 0.3)
+#: Largest skull thickness (m) of the outer skull derivation (see make_outer_skull).
+DEFAULT_SKULL_THICKNESS = 7e-3
 #: Bumped whenever the build below changes what it writes: caches rebuild.
 RECIPE = {"name": "mne-brainforge fsaverage template", "revision": 1}
 
@@ -38,8 +41,10 @@ def _default_subjects_dir():
     return get_data_path() / "subjects"
 
 
-def _bem_solution_name(conductivity):
+def _bem_solution_name(conductivity, skull_thickness=None):
     tag = "-".join(f"{c:g}" for c in conductivity)
+    if skull_thickness is not None and skull_thickness != DEFAULT_SKULL_THICKNESS:
+        tag += f"-skull{skull_thickness * 1e3:g}mm"
     return f"fsaverage-ico4-bem-sol-{tag}.fif"
 
 
@@ -59,7 +64,9 @@ def _build(subject_dir):
     logger.info("Deriving the outer skull ...")
     inner_rr, tris = geo.inner_skull_ico4()
     scalp = geo.read_shipped_bem_surface("fsaverage-head.fif")
-    outer_rr = geo.make_outer_skull(inner_rr, tris, scalp["rr"], scalp["tris"])
+    outer_rr = geo.make_outer_skull(
+        inner_rr, tris, scalp["rr"], scalp["tris"], max_thickness=DEFAULT_SKULL_THICKNESS
+    )
     for name, rr, tri in (
         ("inner_skull", inner_rr, tris),
         ("outer_skull", outer_rr, tris),
@@ -180,14 +187,21 @@ def fsaverage_trans_path(subjects_dir=None):
 
 @verbose
 def make_fsaverage_bem_solution(
-    conductivity=DEFAULT_CONDUCTIVITY, *, subjects_dir=None, verbose=None
-):
-    """Return the template's 3-layer BEM solution, computed once per conductivity.
+    conductivity=DEFAULT_CONDUCTIVITY, *, skull_thickness=DEFAULT_SKULL_THICKNESS,
+    subjects_dir=None, verbose=None,
+):  # fmt: skip
+    """Return the template's 3-layer BEM solution, computed once per variant.
 
     Parameters
     ----------
     conductivity : tuple of float, shape (3,)
         Brain, skull and scalp conductivities in S/m.
+    skull_thickness : float
+        Largest skull thickness (m) of the derived outer skull (default 7 mm;
+        where the scalp is close the skull takes half the room, see
+        :func:`~mne_brainforge.head._geometry.make_outer_skull`). Other values
+        give another head model, e.g. to simulate data with a head that differs
+        from the one an inverse method is given.
     subjects_dir : path-like | None
         As in :func:`fetch_fsaverage`.
     %(verbose)s
@@ -195,23 +209,53 @@ def make_fsaverage_bem_solution(
     Returns
     -------
     bem : mne.bem.ConductorModel
-        The BEM solution. Solutions for conductivities other than the default
-        are computed on first use (about a minute) and cached next to it.
+        The BEM solution. Variants other than the default are computed on first
+        use (about a minute) and cached next to it.
     """
     conductivity = _check_conductivity(conductivity)
+    skull_thickness = float(skull_thickness)
+    if not 2e-3 <= skull_thickness <= 15e-3:
+        raise ValueError(
+            f"skull_thickness is in metres and must be within 2-15 mm, got {skull_thickness}."
+        )
     bem_dir = _bem_dir(subjects_dir)
 
     def write(tmp):
-        logger.info(f"Computing the BEM solution for conductivity {conductivity} ...")
-        model = mne.read_bem_surfaces(bem_dir / _BEM_SURF, verbose=False)
+        logger.info(
+            f"Computing the BEM solution for conductivity {conductivity} and skull "
+            f"thickness {skull_thickness * 1e3:g} mm ..."
+        )
+        if skull_thickness == DEFAULT_SKULL_THICKNESS:
+            model = mne.read_bem_surfaces(bem_dir / _BEM_SURF, verbose=False)
+        else:
+            model = _bem_model_with_skull(bem_dir, skull_thickness)
         sigma = dict(zip(_LAYER_IDS, conductivity))
         for surf in model:
             surf["sigma"] = sigma[surf["id"]]
         solution = mne.make_bem_solution(model, verbose=False)
         mne.write_bem_solution(tmp, solution, overwrite=True)
 
-    fname = cached_file(bem_dir / _bem_solution_name(conductivity), write)
+    fname = cached_file(bem_dir / _bem_solution_name(conductivity, skull_thickness), write)
     return mne.read_bem_solution(fname, verbose=False)
+
+
+def _bem_model_with_skull(bem_dir, skull_thickness):
+    """BEM surfaces of the template with an outer skull of another thickness."""
+    inner_rr, tris = nib.freesurfer.read_geometry(bem_dir / "inner_skull.surf")
+    scalp_rr, scalp_tris = nib.freesurfer.read_geometry(bem_dir / "outer_skin.surf")
+    outer_rr = geo.make_outer_skull(
+        inner_rr / 1e3, tris, scalp_rr / 1e3, scalp_tris, max_thickness=skull_thickness
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_bem = Path(tmp) / SUBJECT / "bem"
+        tmp_bem.mkdir(parents=True)
+        for name in ("inner_skull.surf", "outer_skin.surf"):
+            shutil.copyfile(bem_dir / name, tmp_bem / name)
+        nib.freesurfer.write_geometry(tmp_bem / "outer_skull.surf", outer_rr * 1e3, tris)
+        return mne.make_bem_model(
+            SUBJECT, ico=None, conductivity=DEFAULT_CONDUCTIVITY, subjects_dir=tmp,
+            verbose=False,
+        )  # fmt: skip
 
 
 def _check_conductivity(conductivity):
