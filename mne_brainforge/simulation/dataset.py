@@ -103,6 +103,10 @@ class EEGSimulator:
         if bad or not noise_kinds:
             raise ValueError(f"noise_kinds must be among {NOISE_KINDS}, got {noise_kinds}.")
         self.noise_kinds = tuple(noise_kinds)
+        if "line" in self.noise_kinds and line_freq >= sfreq / 2:
+            # data resampled this low were low-passed below the line frequency
+            logger.info(f"No line noise: {line_freq:g} Hz is above Nyquist at {sfreq:g} Hz")
+            self.noise_kinds = tuple(k for k in self.noise_kinds if k != "line") or ("white",)
         lo, hi = (int(v) for v in n_channels_range)
         n_ch = len(self.ch_names)
         if not 1 <= lo <= hi:
@@ -221,6 +225,8 @@ class SyntheticEEGDataset(torch.utils.data.IterableDataset):
         Samples per epoch; None for an endless stream.
     seed : int
         Seed of the whole stream.
+    start : int
+        Index of the first sample (e.g. to resume a stream).
 
     Notes
     -----
@@ -233,9 +239,9 @@ class SyntheticEEGDataset(torch.utils.data.IterableDataset):
     coordinates, m) are ``dataset.ch_pos``, the same for every item.
     """
 
-    def __init__(self, simulator, *, n_samples=None, seed=0):
+    def __init__(self, simulator, *, n_samples=None, seed=0, start=0):
         super().__init__()
-        self.simulator = simulator
+        self.simulator, self.start = simulator, int(start)
         self.n_samples = None if n_samples is None else int(n_samples)
         self.seed = int(seed)
         self.epoch = 0
@@ -274,7 +280,7 @@ class SyntheticEEGDataset(torch.utils.data.IterableDataset):
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
         worker, n_workers = (0, 1) if info is None else (info.id, info.num_workers)
-        index = worker
+        index = self.start + worker
         while self.n_samples is None or index < self.n_samples:
             yield self.sample(index)
             index += n_workers

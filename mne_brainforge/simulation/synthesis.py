@@ -118,6 +118,8 @@ def make_noise(kind, n_channels, n_times, sfreq, rng, *, mixing=None, line_freq=
             raise ValueError("Spatially coloured noise needs a mixing matrix.")
         return mixing @ pink_noise((mixing.shape[1], n_times), rng)
     if kind == "line":
+        if line_freq >= sfreq / 2:
+            raise ValueError(f"Line noise at {line_freq:g} Hz cannot be sampled at {sfreq:g} Hz.")
         t = np.arange(n_times) / sfreq
         noise = np.zeros((n_channels, n_times))
         for harmonic, scale in ((1, 1.0), (2, 0.3)):

@@ -1,0 +1,173 @@
+"""``BrainForgeModel``: the network plus everything needed to apply it."""
+
+import json
+from pathlib import Path
+
+import mne
+import numpy as np
+import torch
+
+from .. import __version__
+from ..simulation.parcellation import Parcellation
+from .model import BrainForgeNet
+from .topomap import topomap_matrix
+
+_FORMAT = "mne-brainforge-model"
+_FORMAT_VERSION = 1
+
+
+class BrainForgeModel:
+    """A trained BrainForge network and the facts needed to apply it.
+
+    Parameters
+    ----------
+    net : BrainForgeNet
+        The torch module.
+    parcellation : Parcellation
+        Regions of the source space the network outputs (region values are
+        spread over their sources piecewise constant).
+    config : dict
+        JSON-able settings: ``sfreq`` (Hz) and ``n_times`` (window) the network
+        runs at, ``topomap`` (``size``, ``method``), ``net`` (constructor
+        arguments of :class:`BrainForgeNet`), ``training`` (how it was
+        trained), ``subject``.
+
+    Notes
+    -----
+    Input windows are divided by their maximum absolute value (the network
+    sees unit-scale maps) and the outputs are relative amplitudes; absolute
+    amplitudes are recovered by the inverse functions from the data fit.
+    """
+
+    def __init__(self, net, parcellation, config):
+        self.net, self.parcellation, self.config = net, parcellation, dict(config)
+        self._topo_cache = {}
+
+    def __repr__(self):
+        c = self.config
+        return (
+            f"<BrainForgeModel | {self.parcellation.n_regions} regions, "
+            f"{self.parcellation.n_sources} sources ({c.get('subject')}), "
+            f"{c['n_times']} samples at {c['sfreq']:g} Hz, "
+            f"{sum(p.numel() for p in self.net.parameters()):,} parameters>"
+        )
+
+    @property
+    def sfreq(self):
+        """Sampling rate (Hz) the network runs at."""
+        return float(self.config["sfreq"])
+
+    @property
+    def n_times(self):
+        """Window length (samples at :attr:`sfreq`)."""
+        return int(self.config["n_times"])
+
+    @property
+    def vertices(self):
+        """Source-space vertices (list per hemisphere) of the outputs."""
+        return [np.asarray(v) for v in self.parcellation.vertices]
+
+    def topomap(self, ch_pos):
+        """Interpolation matrix (H*W, n_channels) for these channel positions (m)."""
+        key = np.asarray(ch_pos, float).round(6).tobytes()
+        if key not in self._topo_cache:
+            topo = self.config["topomap"]
+            matrix = topomap_matrix(ch_pos, topo["size"], topo["method"])[0]
+            self._topo_cache = {key: torch.as_tensor(matrix, dtype=torch.float32)}
+        return self._topo_cache[key]
+
+    @torch.no_grad()
+    def predict_regions(self, eeg, ch_pos):
+        """Region time courses for windows of average-referenced EEG.
+
+        Parameters
+        ----------
+        eeg : ndarray, shape (n_windows, n_channels, n_times)
+            Windows at :attr:`sfreq`, :attr:`n_times` long.
+        ch_pos : ndarray, shape (n_channels, 3)
+            Channel positions (m, head coordinates).
+
+        Returns
+        -------
+        regions : ndarray, shape (n_windows, n_regions, n_times)
+            Relative region amplitudes (each window scaled as in training).
+        """
+        self.net.eval()
+        eeg = torch.as_tensor(np.asarray(eeg), dtype=torch.float32)
+        scale = eeg.abs().amax(dim=(1, 2), keepdim=True).clamp_min(1e-30)
+        device = next(self.net.parameters()).device
+        out = self.net((eeg / scale).to(device), self.topomap(ch_pos).to(device))
+        return out.cpu().numpy()
+
+    def to_sources(self, regions):
+        """Spread region values (..., n_regions, n_times) over the sources."""
+        return np.asarray(regions)[..., self.parcellation.labels, :]
+
+    def save(self, fname, *, overwrite=False):
+        """Save to one file: the state dict plus JSON metadata (no pickled code).
+
+        Parameters
+        ----------
+        fname : path-like
+            Output file (``.pt``).
+        overwrite : bool
+            Overwrite an existing file.
+        """
+        fname = Path(fname)
+        if fname.exists() and not overwrite:
+            raise FileExistsError(f"{fname} exists; pass overwrite=True.")
+        meta = dict(format=_FORMAT, format_version=_FORMAT_VERSION, config=self.config,
+                    mne_brainforge=__version__, mne=mne.__version__, torch=torch.__version__)  # fmt: skip
+        parcellation = {}
+        for key, value in self.parcellation.to_dict().items():
+            if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+                parcellation[key] = torch.as_tensor(value)
+            else:
+                meta.setdefault("parcellation_json", {})[key] = _jsonable(value)
+        state = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
+        tmp = fname.with_name(fname.name + ".tmp")
+        torch.save(dict(meta=json.dumps(meta), state_dict=state, parcellation=parcellation), tmp)
+        tmp.replace(fname)
+
+    @classmethod
+    def load(cls, fname, *, device="cpu"):
+        """Load a model saved by :meth:`save` (``torch.load(weights_only=True)``).
+
+        Parameters
+        ----------
+        fname : path-like
+            The model file.
+        device : str
+            Torch device to put the network on.
+
+        Returns
+        -------
+        model : BrainForgeModel
+        """
+        try:
+            blob = torch.load(fname, map_location="cpu", weights_only=True)
+            meta = json.loads(blob["meta"])
+        except Exception as err:  # torch raises many types for bad files
+            raise ValueError(
+                f"{fname} is not a readable mne-brainforge model file ({err}). Re-download "
+                "it (mne_brainforge.fetch_weights) or retrain (train_model)."
+            ) from None
+        if meta.get("format") != _FORMAT or meta.get("format_version", 0) > _FORMAT_VERSION:
+            raise ValueError(f"{fname} is not an mne-brainforge model of a supported version.")
+        state = {k: v.numpy() for k, v in blob["parcellation"].items()}
+        state.update(meta.get("parcellation_json", {}))
+        parcellation = Parcellation.from_dict(state)
+        config = meta["config"]
+        net = BrainForgeNet(parcellation.n_regions, **config["net"])
+        net.load_state_dict(blob["state_dict"])
+        return cls(net.to(device).eval(), parcellation, config)
+
+
+def _jsonable(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value

@@ -1,0 +1,77 @@
+"""Training losses.
+
+Supervised term: mean squared error between predicted and true region time
+courses, both on the per-window normalised scale (true regions divided by their
+maximum magnitude; the network sees input maps divided by theirs). Plain MSE on
+normalised targets, as DeepSIF used, is simple and scale-free; the targets are
+sparse (1-3 patches among hundreds of regions) so the error is averaged over
+all regions and samples, and the physics terms below are optional extras whose
+value the ablations measure.
+
+Forward consistency: the predicted regions, spread over their sources and put
+back through the gain, should explain the input EEG: ``||M (G_R J^ s - V)||^2 /
+||M V||^2`` with ``G_R`` the region gain (the gain summed over each region's
+sources, as the target is the mean moment of a region), ``s`` the ratio of the
+target and EEG scales, ``M`` the mask of channels in use.
+
+Laplacian smoothness: ``J^T L_g J^`` with ``L_g`` the graph Laplacian of the
+region adjacency, which penalises differences between neighbouring regions.
+"""
+
+import numpy as np
+import torch
+from scipy import sparse
+
+
+class BrainForgeLoss(torch.nn.Module):
+    """Supervised MSE + optional forward-consistency and Laplacian terms.
+
+    Parameters
+    ----------
+    region_gain : ndarray, shape (n_channels, n_regions) | None
+        Gain of each region (needed if ``forward_weight > 0``).
+    adjacency : scipy.sparse matrix, shape (n_regions, n_regions) | None
+        Region adjacency (needed if ``laplacian_weight > 0``).
+    forward_weight, laplacian_weight : float
+        Weights of the two physics terms (0 disables them).
+    """
+
+    def __init__(self, region_gain=None, adjacency=None, *, forward_weight=0.0,
+                 laplacian_weight=0.0):  # fmt: skip
+        super().__init__()
+        self.forward_weight, self.laplacian_weight = float(forward_weight), float(laplacian_weight)
+        if self.forward_weight > 0:
+            gain = torch.as_tensor(np.asarray(region_gain), dtype=torch.float32)
+            self.register_buffer("region_gain", gain)
+        if self.laplacian_weight > 0:
+            adjacency = sparse.csr_matrix(adjacency, dtype=float)
+            adjacency.data[:] = 1.0
+            lap = sparse.diags(np.asarray(adjacency.sum(1)).ravel()) - adjacency
+            self.register_buffer("laplacian", torch.as_tensor(lap.toarray(), dtype=torch.float32))
+
+    def forward(self, pred, batch):
+        """Return the total loss and its terms (dict of floats).
+
+        ``pred`` (B, R, T); ``batch`` with ``target`` (B, R, T) and, for the
+        forward term, ``eeg`` (B, C, T), ``mask`` (B, C), ``eeg_scale``,
+        ``target_scale`` (B,).
+        """
+        supervised = torch.mean((pred - batch["target"]) ** 2)
+        terms = {"mse": supervised.detach().item()}
+        total = supervised
+        if self.forward_weight > 0:
+            ratio = (batch["target_scale"] / batch["eeg_scale"]).to(pred.dtype)[:, None, None]
+            mask = batch["mask"].to(pred.dtype)[:, :, None]
+            predicted = torch.matmul(self.region_gain, pred) * ratio
+            # average reference over the channels in use, as the input EEG
+            mean = torch.sum(predicted * mask, 1, keepdim=True) / mask.sum(1, keepdim=True)
+            predicted = (predicted - mean) * mask
+            eeg = batch["eeg"] * mask
+            consistency = torch.sum((predicted - eeg) ** 2) / torch.sum(eeg**2).clamp_min(1e-12)
+            total = total + self.forward_weight * consistency
+            terms["forward"] = consistency.detach().item()
+        if self.laplacian_weight > 0:
+            smooth = torch.einsum("brt,rs,bst->", pred, self.laplacian, pred) / pred.numel()
+            total = total + self.laplacian_weight * smooth
+            terms["laplacian"] = smooth.detach().item()
+        return total, terms
