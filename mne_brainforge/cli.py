@@ -47,6 +47,37 @@ def _cmd_demo(args):
         print(f"{key}: {path}")
 
 
+def _cmd_simulate(args):
+    import numpy as np
+
+    from .head import fetch_fsaverage, make_fsaverage_forward
+    from .simulation import EEGSimulator, fetch_waveform_library
+    from .viz import plot_simulation
+
+    library = fetch_waveform_library(rebuild=args.rebuild, n_jobs=args.n_jobs)
+    print(f"waveform library: {library}")
+    if args.n_samples == 0:
+        return
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    info = _montage_info(args.montage)
+    fwd = mne.convert_forward_solution(make_fsaverage_forward(info), surf_ori=True,
+                                       force_fixed=True)  # fmt: skip
+    sim = EEGSimulator(fwd, library, sfreq=info["sfreq"] / 4, duration=1.0)
+    draws = [sim.draw(np.random.default_rng([args.seed, i])) for i in range(args.n_samples)]
+    np.savez_compressed(
+        args.out_dir / "samples.npz", ch_names=np.array(sim.ch_names), ch_pos=sim.ch_pos,
+        sfreq=sim.sfreq, eeg=np.stack([d["eeg"] for d in draws]),
+        mask=np.stack([d["mask"] for d in draws]), target=np.stack([d["target"] for d in draws]),
+        region_labels=sim.parcellation.labels,
+        snr_db=np.array([np.nan if d["snr_db"] is None else d["snr_db"] for d in draws]),
+        n_sources=np.array([len(d["patches"]) for d in draws]),
+    )  # fmt: skip
+    print(f"{args.n_samples} samples: {args.out_dir / 'samples.npz'}")
+    sim_info = mne.pick_info(info, mne.pick_channels(info.ch_names, sim.ch_names, ordered=True))
+    plot_simulation(library, sim, draws[0], sim_info, fetch_fsaverage(), args.out_dir / "simulation.png")
+    print(f"figure: {args.out_dir / 'simulation.png'}")
+
+
 def _cmd_benchmark(args):
     from .evaluation.benchmark import run_benchmark
 
@@ -94,6 +125,20 @@ def build_parser():
     demo.add_argument("--out-dir", type=Path, default=Path("out/demo"))
     demo.add_argument("--montage", default="biosemi64")
     demo.set_defaults(func=_cmd_demo)
+
+    simulate = sub.add_parser(
+        "simulate", help="Build/cache the TVB waveform library; write sample data and a figure.",
+        description="Build (once) the forward-independent waveform library from TVB "
+        "Jansen-Rit simulations, then draw a few training samples through the template "
+        "forward model and write them (samples.npz) with a figure (simulation.png).",
+    )  # fmt: skip
+    simulate.add_argument("--out-dir", type=Path, default=Path("out/simulate"))
+    simulate.add_argument("--n-samples", type=int, default=16, help="0: only build the library.")
+    simulate.add_argument("--montage", default="biosemi64")
+    simulate.add_argument("--rebuild", action="store_true", help="Rebuild the library.")
+    simulate.add_argument("--n-jobs", type=int, default=2, help="Processes for TVB runs.")
+    simulate.add_argument("--seed", type=int, default=0)
+    simulate.set_defaults(func=_cmd_simulate)
 
     bench = sub.add_parser(
         "benchmark", help="Benchmark inverse methods on simulated EEG (no inverse crime).",

@@ -1,4 +1,5 @@
 import mne
+import numpy as np
 import pytest
 
 from mne_brainforge import make_fsaverage_forward
@@ -32,3 +33,28 @@ def montage_info():
 @pytest.fixture(scope="session")
 def fwd64(subjects_dir, info64):
     return make_fsaverage_forward(info64, verbose="error")
+
+
+class _SpikeLibrary:
+    """Stand-in waveform library (no TVB run): biphasic spikes of random widths."""
+
+    def __init__(self, sfreq=500.0, n=40, seed=0):
+        rng = np.random.default_rng(seed)
+        t = np.arange(-0.1, 0.2, 1 / sfreq)
+        widths = rng.uniform(0.01, 0.03, n)[:, None]
+        self.spikes = -np.exp(-(t**2) / (2 * widths**2)) + 0.3 * np.exp(
+            -((t - 3 * widths) ** 2) / (2 * (2 * widths) ** 2)
+        )
+        self.background = rng.standard_normal((8, int(4 * sfreq)))
+        self.sfreq = sfreq
+
+
+@pytest.fixture(scope="session")
+def spike_library():
+    return _SpikeLibrary()
+
+
+@pytest.fixture(scope="session")
+def fwd32(subjects_dir):
+    info = _montage_info("biosemi32")
+    return make_fsaverage_forward(info, verbose="error")

@@ -17,32 +17,18 @@ from mne_brainforge.simulation.synthesis import (
 )
 
 
-class _Library:
-    """Stand-in waveform library: biphasic spikes of random widths."""
-
-    def __init__(self, sfreq=500.0, n=40, seed=0):
-        rng = np.random.default_rng(seed)
-        t = np.arange(-0.1, 0.2, 1 / sfreq)
-        widths = rng.uniform(0.01, 0.03, n)[:, None]
-        self.spikes = -np.exp(-(t**2) / (2 * widths**2)) + 0.3 * np.exp(
-            -((t - 3 * widths) ** 2) / (2 * (2 * widths) ** 2)
-        )
-        self.background = rng.standard_normal((8, int(4 * sfreq)))
-        self.sfreq = sfreq
-
-
 @pytest.fixture(scope="module")
 def fixed_fwd(fwd64):
     return mne.convert_forward_solution(fwd64, surf_ori=True, force_fixed=True, verbose="error")
 
 
 @pytest.fixture(scope="module")
-def simulator(fixed_fwd):
-    return EEGSimulator(fixed_fwd, _Library(), 200, sfreq=250.0, duration=1.0, verbose="error")
+def simulator(fixed_fwd, spike_library):
+    return EEGSimulator(fixed_fwd, spike_library, 200, sfreq=250.0, duration=1.0, verbose="error")
 
 
-def test_noise_free_data_is_exactly_gain_times_sources(fixed_fwd):
-    sim = EEGSimulator(fixed_fwd, _Library(), 200, gain_sigma=0.0, n_channels_range=(64, 64),
+def test_noise_free_data_is_exactly_gain_times_sources(fixed_fwd, spike_library):
+    sim = EEGSimulator(fixed_fwd, spike_library, 200, gain_sigma=0.0, n_channels_range=(64, 64),
                        snr_range=None, verbose="error")  # fmt: skip
     draw = sim.draw(np.random.default_rng(1))
     assert draw["snr_db"] is None and draw["mask"].all()
@@ -109,7 +95,7 @@ def test_dataset_reproducible_and_worker_safe(simulator):
     assert not torch.allclose(data.sample(0)["eeg"], first[0])
 
 
-def test_bad_forwards_and_arguments(fwd64, fixed_fwd, info64):
+def test_bad_forwards_and_arguments(fwd64, fixed_fwd, info64, spike_library):
     with pytest.raises(ValueError, match="free source orientation.*convert_forward_solution"):
         fixed_orientation_gain(fwd64)
     meg_only = fixed_fwd.copy()
@@ -127,6 +113,6 @@ def test_bad_forwards_and_arguments(fwd64, fixed_fwd, info64):
     with pytest.raises(ValueError, match="low <= high"):
         check_snr_range((30, 0))
     with pytest.raises(ValueError, match="low <= high"):
-        EEGSimulator(fixed_fwd, _Library(), 200, snr_range=(20, 5), verbose="error")
+        EEGSimulator(fixed_fwd, spike_library, 200, snr_range=(20, 5), verbose="error")
     with pytest.raises(ValueError, match="noise_kinds"):
-        EEGSimulator(fixed_fwd, _Library(), 200, noise_kinds=("brown",), verbose="error")
+        EEGSimulator(fixed_fwd, spike_library, 200, noise_kinds=("brown",), verbose="error")

@@ -1,0 +1,43 @@
+"""Simulation stage: TVB waveforms, source patches and on-the-fly EEG for any forward.
+
+The expensive neural-mass part (:func:`build_waveform_library`) is independent of
+the head model and cached once (a few MB); patches, projection through a forward
+model, noise and domain randomisation happen on the fly
+(:class:`EEGSimulator`, :class:`SyntheticEEGDataset`).
+"""
+
+from .dataset import EEGSimulator, SyntheticEEGDataset
+from .library import (
+    WaveformLibrary,
+    build_waveform_library,
+    fetch_waveform_library,
+    read_waveform_library,
+)
+from .neural_mass import load_connectivity, simulate_jansen_rit
+from .parcellation import Parcellation, parcellate_source_space, source_graph
+from .patches import Patch, grow_patch, random_patches
+from .spikes import extract_background, extract_spikes
+from .synthesis import NOISE_KINDS, add_noise_at_snr, make_noise, measured_snr
+
+__all__ = [
+    "EEGSimulator",
+    "NOISE_KINDS",
+    "Parcellation",
+    "Patch",
+    "SyntheticEEGDataset",
+    "WaveformLibrary",
+    "add_noise_at_snr",
+    "build_waveform_library",
+    "extract_background",
+    "extract_spikes",
+    "fetch_waveform_library",
+    "grow_patch",
+    "load_connectivity",
+    "make_noise",
+    "measured_snr",
+    "parcellate_source_space",
+    "random_patches",
+    "read_waveform_library",
+    "simulate_jansen_rit",
+    "source_graph",
+]

@@ -112,7 +112,8 @@ def train_model(
         Seed of the weights and the data stream: same seed, same model.
     checkpoint_dir : path-like | None
         Where to save a checkpoint every ``checkpoint_every`` seconds and at
-        the end; training resumes from it if it exists (same settings).
+        the end; training resumes from it if it exists (same settings, except
+        ``steps``, which may be raised to train longer).
     checkpoint_every : float
         Seconds between checkpoints.
     val_samples : int
@@ -305,9 +306,14 @@ def _save_checkpoint(path, config, net, optimizer, scheduler, state):
     os.replace(tmp, path)
 
 
+def _comparable(config):
+    """The settings a resumed run must share (``steps`` may grow: train longer)."""
+    return dict(config, training={k: v for k, v in config["training"].items() if k != "steps"})
+
+
 def _resume(path, config, net, optimizer, scheduler):
     blob = torch.load(path, map_location="cpu", weights_only=True)
-    if json.loads(blob["config"]) != json.loads(json.dumps(config)):
+    if _comparable(json.loads(blob["config"])) != _comparable(json.loads(json.dumps(config))):
         raise ValueError(
             f"The checkpoint {path} was made with other settings; use another "
             "checkpoint_dir or delete it to start afresh."
