@@ -78,12 +78,47 @@ def _cmd_simulate(args):
     print(f"figure: {args.out_dir / 'simulation.png'}")
 
 
+def _cmd_train(args):
+    from .head import make_fsaverage_forward
+    from .training import train_model
+
+    if args.forward is not None:
+        fwd = mne.read_forward_solution(args.forward)
+    else:
+        fwd = make_fsaverage_forward(_montage_info(args.montage))
+    simulator_kwargs = dict(n_channels_range=tuple(args.n_channels), max_sources=args.max_sources,
+                            snr_range=tuple(args.snr))  # fmt: skip
+    model = train_model(
+        fwd, n_regions=args.n_regions, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+        topomap_method=args.topomap_method,
+        net_kwargs=dict(spatial=args.spatial, temporal=args.temporal),
+        simulator_kwargs=simulator_kwargs, forward_weight=args.forward_weight,
+        laplacian_weight=args.laplacian_weight, device=args.device, seed=args.seed,
+        checkpoint_dir=args.checkpoint_dir, max_time=args.max_time, verbose="info",
+    )  # fmt: skip
+    model.config["training"]["command"] = "brainforge " + " ".join(sys.argv[1:])
+    model.save(args.out, overwrite=True)
+    print(f"{model}\nsaved to {args.out}")
+
+
 def _cmd_benchmark(args):
     from .evaluation.benchmark import run_benchmark
 
-    command = "brainforge benchmark" + (" --quick" if args.quick else "") + f" --out-dir {args.out_dir}"
-    records = run_benchmark(size="quick" if args.quick else "default", out_dir=args.out_dir,
-                            seed=args.seed, command=command)  # fmt: skip
+    from .evaluation.benchmark import CLASSICAL, MNEInverse
+
+    methods = {}
+    if args.model is not None:
+        from .inverse import apply_brainforge_inverse
+        from .nn import BrainForgeModel
+
+        model = BrainForgeModel.load(args.model)
+        methods["BrainForge"] = lambda evoked, fwd, cov: apply_brainforge_inverse(
+            evoked, fwd, model, cov
+        )
+    methods.update({name: MNEInverse(name) for name in CLASSICAL if name not in args.skip})
+    records = run_benchmark(methods, size="quick" if args.quick else "default",
+                            out_dir=args.out_dir, seed=args.seed,
+                            montages=args.montages, command="brainforge " + " ".join(sys.argv[1:]))  # fmt: skip
     print(f"{len(records)} results written to {args.out_dir}/results.md")
 
 
@@ -140,6 +175,36 @@ def build_parser():
     simulate.add_argument("--seed", type=int, default=0)
     simulate.set_defaults(func=_cmd_simulate)
 
+    train = sub.add_parser(
+        "train", help="Train a BrainForge model for a forward model.",
+        description="Train the CNN-Transformer on simulated data generated on the fly "
+        "through a forward model (a -fwd.fif file, or the template for a montage).",
+    )  # fmt: skip
+    train.add_argument("--forward", type=Path, help="EEG forward model (-fwd.fif).")
+    train.add_argument("--montage", default="biosemi64",
+                       help="Without --forward: the template forward for this montage.")
+    train.add_argument("--out", type=Path, required=True, help="Model file to write (.pt).")
+    train.add_argument("--steps", type=int, default=3000)
+    train.add_argument("--batch-size", type=int, default=16)
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--n-regions", type=int, default=500)
+    train.add_argument("--max-time", type=float, default=None, help="Stop after this many seconds.")
+    train.add_argument("--checkpoint-dir", type=Path, default=None,
+                       help="Checkpoint here; a rerun resumes from it.")
+    train.add_argument("--n-channels", type=int, nargs=2, default=(16, 128), metavar=("MIN", "MAX"),
+                       help="Range of random channel subsets (domain randomisation).")
+    train.add_argument("--max-sources", type=int, default=3)
+    train.add_argument("--snr", type=float, nargs=2, default=(0.0, 30.0), metavar=("LOW", "HIGH"))
+    train.add_argument("--spatial", choices=("cnn", "mlp"), default="cnn")
+    train.add_argument("--temporal", choices=("transformer", "none"), default="transformer")
+    train.add_argument("--topomap-method", default="rbf",
+                       choices=("bilinear", "bicubic", "rbf", "gaussian"))
+    train.add_argument("--forward-weight", type=float, default=0.0)
+    train.add_argument("--laplacian-weight", type=float, default=0.0)
+    train.add_argument("--device", default="auto")
+    train.add_argument("--seed", type=int, default=0)
+    train.set_defaults(func=_cmd_train)
+
     bench = sub.add_parser(
         "benchmark", help="Benchmark inverse methods on simulated EEG (no inverse crime).",
         description="Run MNE, dSPM, sLORETA, eLORETA and LCMV side by side on the same "
@@ -149,6 +214,10 @@ def build_parser():
     bench.add_argument("--quick", action="store_true", help="A small run (about a minute).")
     bench.add_argument("--out-dir", type=Path, default=Path("docs/benchmarks/classical"))
     bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument("--model", type=Path, default=None, help="Also run this BrainForge model.")
+    bench.add_argument("--montages", type=int, nargs="+", default=None,
+                       help="Numbers of channels to run (among 16 32 64 128).")
+    bench.add_argument("--skip", nargs="*", default=(), help="Classical methods to leave out.")
     bench.set_defaults(func=_cmd_benchmark)
     return parser
 

@@ -60,7 +60,7 @@ def test_physics_terms(fixed32, spike_library):
                              laplacian_weight=1.0)  # fmt: skip
     _, exact = loss_fn(batch["target"], batch)
     _, wrong = loss_fn(torch.roll(batch["target"], 7, dims=1), batch)
-    assert exact["mse"] == 0.0
+    assert exact["relative_mse"] == 0.0
     # the true regions explain the data far better than shuffled ones
     assert exact["forward"] < 0.5 and wrong["forward"] > 2 * exact["forward"]
     assert exact["laplacian"] > 0

@@ -199,7 +199,7 @@ def _noise_covariance(sim, info, rng, n_samples=20):
 @verbose
 def run_benchmark(
     methods=None, *, size="default", library=None, out_dir=None, inverse_crime=False,
-    seed=0, command=None, verbose=None,
+    seed=0, montages=None, command=None, verbose=None,
 ):  # fmt: skip
     """Run inverse methods side by side on the same simulated data.
 
@@ -221,6 +221,8 @@ def run_benchmark(
         (a check of the harness, not a benchmark).
     seed : int
         Seed of everything random.
+    montages : list of int | None
+        Restrict the montages (numbers of channels) of ``size``.
     command : str | None
         The command line to quote in the report.
     %(verbose)s
@@ -232,7 +234,9 @@ def run_benchmark(
         :func:`~mne_brainforge.evaluation.metrics.evaluate` and ``time_s``.
     """
     methods = methods or {name: MNEInverse(name) for name in CLASSICAL}
-    cfg = SIZES[size] if isinstance(size, str) else dict(size)
+    cfg = dict(SIZES[size]) if isinstance(size, str) else dict(size)
+    if montages:
+        cfg["montages"] = tuple(montages)
     waveforms = benchmark_waveforms(library=library, seed=seed)
     subjects_dir = fetch_fsaverage()
     src = read_fsaverage_source_space()

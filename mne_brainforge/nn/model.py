@@ -20,7 +20,7 @@ class SpatialCNN(nn.Module):
     ``(N, 1, H, W) -> (N, D)``
     """
 
-    def __init__(self, size, channels=(8, 16, 16), bottleneck=4, d_model=128):
+    def __init__(self, size, channels=(8, 16), bottleneck=4, d_model=128):
         super().__init__()
         blocks, c_in = [], 1
         for c_out in channels:
@@ -118,8 +118,8 @@ class BrainForgeNet(nn.Module):
         Module sizes (see :class:`SpatialCNN`, :class:`TemporalTransformer`).
     """
 
-    def __init__(self, n_regions, size=24, d_model=128, *, spatial="cnn",
-                 temporal="transformer", cnn_channels=(8, 16, 16), n_heads=4, n_layers=2,
+    def __init__(self, n_regions, size=16, d_model=128, *, spatial="cnn",
+                 temporal="transformer", cnn_channels=(8, 16), n_heads=4, n_layers=2,
                  dim_feedforward=256, dropout=0.1, causal=False):  # fmt: skip
         super().__init__()
         self.size = size

@@ -60,8 +60,8 @@ def _device(device):
 
 @verbose
 def train_model(
-    forward, *, library=None, n_regions=500, parcellation=None, steps=3000, batch_size=32,
-    lr=1e-3, sfreq=100.0, duration=1.0, topomap_size=24, topomap_method="rbf",
+    forward, *, library=None, n_regions=500, parcellation=None, steps=3000, batch_size=16,
+    lr=1e-3, sfreq=100.0, duration=1.0, topomap_size=16, topomap_method="rbf",
     net_kwargs=None, simulator_kwargs=None, forward_weight=0.0, laplacian_weight=0.0,
     device="auto", seed=0, checkpoint_dir=None, checkpoint_every=120.0, val_samples=32,
     val_every=250, patience=8, max_time=None, num_workers=1, verbose=None,
