@@ -8,6 +8,7 @@ figures are the ones recorded when the cached default library was built
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -33,6 +34,7 @@ def _throughput(dataset, n, num_workers):
 
 def main(rebuild):
     mne.set_log_level("error")
+    load = os.getloadavg()[0]  # other jobs on the 2 cores make the figures pessimistic
     library = fetch_waveform_library(rebuild=rebuild)
     fname = get_data_path() / "waveform_library.npz"
     t0 = time.perf_counter()
@@ -62,6 +64,7 @@ def main(rebuild):
         simulator_setup_s=setup_s,
         samples_per_s={"main process": sps[0], "2 DataLoader workers": sps[2]},
         sample="1 s window, 64 channels, 250 Hz, 1-3 patches, random noise model and SNR",
+        load_average_1min=load,
     )  # fmt: skip
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "simulation.json").write_text(json.dumps(result, indent=1))
@@ -87,7 +90,9 @@ On-the-fly generation ({result['sample']}):
 |---|---|
 """ + "".join(f"| {k} | {v:.0f} |\n" for k, v in result["samples_per_s"].items()) + f"""
 Simulator set-up (parcellation into 500 regions, resampling the library):
-{setup_s:.1f} s.
+{setup_s:.1f} s. Load average when the throughput run started: {load:.1f} on 2 cores
+(above 0 means other jobs shared the CPU and the figures are pessimistic; the
+library build shares this caveat when it ran beside other jobs).
 """
     (OUT / "simulation.md").write_text(md)
     print(md)

@@ -102,9 +102,7 @@ def _cmd_train(args):
 
 
 def _cmd_benchmark(args):
-    from .evaluation.benchmark import run_benchmark
-
-    from .evaluation.benchmark import CLASSICAL, MNEInverse
+    from .evaluation.benchmark import CLASSICAL, SIZES, MNEInverse, run_benchmark
 
     methods = {}
     if args.model is not None:
@@ -116,8 +114,10 @@ def _cmd_benchmark(args):
             evoked, fwd, model, cov
         )
     methods.update({name: MNEInverse(name) for name in CLASSICAL if name not in args.skip})
-    records = run_benchmark(methods, size="quick" if args.quick else "default",
-                            out_dir=args.out_dir, seed=args.seed,
+    size = dict(SIZES["quick" if args.quick else "default"])
+    if args.n_trials is not None:
+        size["n_trials"] = args.n_trials
+    records = run_benchmark(methods, size=size, out_dir=args.out_dir, seed=args.seed,
                             montages=args.montages, command="brainforge " + " ".join(sys.argv[1:]))  # fmt: skip
     print(f"{len(records)} results written to {args.out_dir}/results.md")
 
@@ -217,6 +217,8 @@ def build_parser():
     bench.add_argument("--model", type=Path, default=None, help="Also run this BrainForge model.")
     bench.add_argument("--montages", type=int, nargs="+", default=None,
                        help="Numbers of channels to run (among 16 32 64 128).")
+    bench.add_argument("--n-trials", type=int, default=None,
+                       help="Trials per condition (default: 2, quick: 1).")
     bench.add_argument("--skip", nargs="*", default=(), help="Classical methods to leave out.")
     bench.set_defaults(func=_cmd_benchmark)
     return parser

@@ -433,23 +433,28 @@ def _plot_cortex(example, subjects_dir, fname):
 
     ensure_3d_display()
     truth = example["truth"]
-    peak_hemi = "lh" if np.abs(truth.data[: len(truth.vertices[0])]).max() > np.abs(
-        truth.data[len(truth.vertices[0]) :]).max() else "rh"  # fmt: skip
+    n_lh = len(truth.vertices[0])
+    peak_hemi = "lh" if np.abs(truth.data[:n_lh]).max() > np.abs(truth.data[n_lh:]).max() else "rh"
     names = ["truth"] + [m for m in example if m != "truth"]
-    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3))
+    fig, axes = plt.subplots(1, len(names), figsize=(2.6 * len(names), 4.2))
     for ax, name in zip(np.atleast_1d(axes), names):
         stc = example[name]
         energy = stc.copy()
         energy.data = np.sqrt(np.mean(stc.data**2, axis=1, keepdims=True))
+        # thresholds relative to each map's own maximum: percentiles of a focal
+        # (mostly zero) map are all zero and would hide it
+        peak = energy.data.max() or 1.0
         brain = energy.plot(
-            subject="fsaverage", subjects_dir=subjects_dir, hemi=peak_hemi, views="lat",
-            size=(400, 300), background="white", time_viewer=False, colorbar=False,
-            clim=dict(kind="percent", lims=[90, 95, 99.9]), verbose=False,
+            subject="fsaverage", subjects_dir=subjects_dir, hemi=peak_hemi,
+            views=["lat", "med"], size=(300, 450), background="white", time_viewer=False,
+            colorbar=False, clim=dict(kind="value", lims=[0.25 * peak, 0.5 * peak, peak]),
+            verbose=False,
         )  # fmt: skip
         ax.imshow(brain.screenshot())
         brain.close()
         ax.set_title(name)
         ax.axis("off")
+    fig.suptitle("Source energy (RMS over the window), lateral and medial views", fontsize=10)
     fig.tight_layout()
     fig.savefig(fname, dpi=100)
     plt.close(fig)
