@@ -4,13 +4,26 @@ __version__ = "0.1.0.dev0"
 
 from . import datasets
 from .head import make_fsaverage_forward
+from .inverse import (
+    apply_brainforge_inverse,
+    apply_brainforge_inverse_epochs,
+    apply_brainforge_inverse_raw,
+    compare_inverse_methods,
+    plot_inverse_comparison,
+)
 from .weights import fetch_weights, list_weights, load_pretrained
 
 __all__ = [
     "__version__",
+    "apply_brainforge_inverse",
+    "apply_brainforge_inverse_epochs",
+    "apply_brainforge_inverse_raw",
+    "compare_inverse_methods",
     "datasets",
     "fetch_weights",
     "list_weights",
     "load_pretrained",
     "make_fsaverage_forward",
+    "plot_inverse_comparison",
 ]
+

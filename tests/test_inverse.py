@@ -1,10 +1,24 @@
-"""apply_brainforge_inverse on Evoked data."""
+"""apply_brainforge_inverse(_raw, _epochs) and compare_inverse_methods."""
+
+import inspect
+import os
+import sys
+import tracemalloc
+import types
 
 import mne
 import numpy as np
 import pytest
 
-from mne_brainforge.inverse import apply_brainforge_inverse
+from mne_brainforge.inverse import (
+    _core,
+    apply_brainforge_inverse,
+    apply_brainforge_inverse_epochs,
+    apply_brainforge_inverse_raw,
+    compare_inverse_methods,
+    plot_inverse_comparison,
+)
+from mne_brainforge.nn import BrainForgeModel
 from mne_brainforge.training import train_model
 
 
@@ -15,14 +29,40 @@ def tiny_model(fwd32, spike_library):
                        num_workers=0, verbose=False)  # fmt: skip
 
 
+def _info(fwd, sfreq=250.0, extra=()):
+    names = fwd["info"]["ch_names"]
+    info = mne.create_info(names + [n for n, _ in extra], sfreq,
+                           ["eeg"] * len(names) + [t for _, t in extra])  # fmt: skip
+    info.set_montage("biosemi32", on_missing="ignore")
+    return info
+
+
+def _eeg(n_times, sfreq=250.0, seed=0, n_channels=32):
+    """Band-limited (< 30 Hz) random EEG (V) with channel offsets."""
+    rng = np.random.default_rng(seed)
+    data = rng.standard_normal((n_channels, n_times + 200))
+    data = mne.filter.filter_data(data, sfreq, None, 30.0, verbose=False)[:, 100:-100]
+    return (data + rng.uniform(-2, 2, (n_channels, 1))) * 1e-6
+
+
 @pytest.fixture(scope="module")
 def evoked(fwd32):
-    info = mne.create_info(fwd32["info"]["ch_names"] + ["EOG1"], 250.0, ["eeg"] * 32 + ["eog"])
-    info.set_montage("biosemi32", on_missing="ignore")
+    info = _info(fwd32, extra=[("EOG1", "eog")])
     rng = np.random.default_rng(0)
     evoked = mne.EvokedArray(rng.standard_normal((33, 175)) * 1e-6, info, tmin=-0.2)
     evoked.info["bads"] = ["Fp1"]
     return evoked
+
+
+def _same(stc_a, stc_b, rtol=0.0):
+    assert stc_a.shape == stc_b.shape
+    np.testing.assert_allclose(stc_a.times, stc_b.times, atol=1e-12)
+    scale = np.abs(stc_b.data).max()
+    assert scale > 0
+    np.testing.assert_allclose(stc_a.data, stc_b.data, rtol=0, atol=rtol * scale)
+
+
+# ---------------------------------------------------------------------------- Evoked
 
 
 def test_estimate_shape_time_and_units(tiny_model, fwd32, evoked):
@@ -51,8 +91,8 @@ def test_long_data_is_windowed(tiny_model, fwd32, evoked):
 
 
 def test_clear_errors(tiny_model, fwd32, evoked):
-    with pytest.raises(ValueError, match="No model given"):
-        apply_brainforge_inverse(evoked, fwd32)
+    with pytest.raises(ValueError, match="list_weights"):
+        apply_brainforge_inverse(evoked, fwd32, "no-such-weights")
     restricted = mne.forward.restrict_forward_to_stc(
         fwd32, mne.SourceEstimate(np.zeros((200, 1)), [np.arange(100), np.arange(100)], 0, 1)
     )
@@ -62,3 +102,346 @@ def test_clear_errors(tiny_model, fwd32, evoked):
         apply_brainforge_inverse(evoked, fwd32, tiny_model, pick_ori="vector")
     with pytest.raises(TypeError, match="mne.Evoked"):
         apply_brainforge_inverse(evoked.data, fwd32, tiny_model)
+    raw = mne.io.RawArray(evoked.data, evoked.info, verbose=False)
+    with pytest.raises(TypeError, match="apply_brainforge_inverse_raw"):
+        apply_brainforge_inverse_epochs(raw, fwd32, tiny_model)
+    with pytest.raises(TypeError, match="apply_brainforge_inverse_epochs"):
+        apply_brainforge_inverse_raw(mne.EpochsArray(evoked.data[None], evoked.info), fwd32,
+                                     tiny_model)  # fmt: skip
+    with pytest.raises(TypeError, match="mne.Forward"):
+        apply_brainforge_inverse(evoked, "fwd.fif", tiny_model)
+    with pytest.raises(TypeError, match="noise_cov"):
+        apply_brainforge_inverse(evoked, fwd32, tiny_model, noise_cov=np.eye(32))
+    with pytest.raises(ValueError, match="start"):
+        apply_brainforge_inverse_raw(raw, fwd32, tiny_model, start=100, stop=50)
+    # fewer than 8 usable channels
+    few = evoked.copy().pick(evoked.ch_names[:7])
+    with pytest.raises(ValueError, match="Only 6 good.*at least 8"):
+        apply_brainforge_inverse(few, fwd32, tiny_model)
+
+
+def test_model_argument(tiny_model, fwd32, evoked, tmp_path, monkeypatch):
+    """None, a registered name, a file, a model; anything else is an error."""
+    calls = []
+
+    def load_pretrained(name="fsaverage-brainforge"):
+        calls.append(name)
+        if name == "missing":
+            raise FileNotFoundError("Download https://example.org/missing.pt")
+        return tiny_model
+
+    names = ["fsaverage-brainforge", "missing"]
+    fake = types.SimpleNamespace(load_pretrained=load_pretrained, list_weights=lambda: names)
+    monkeypatch.setitem(sys.modules, "mne_brainforge.weights", fake)
+    expected = apply_brainforge_inverse(evoked, fwd32, tiny_model)
+    _same(apply_brainforge_inverse(evoked, fwd32), expected)
+    _same(apply_brainforge_inverse(evoked, fwd32, "fsaverage-brainforge"), expected)
+    assert calls == ["fsaverage-brainforge", "fsaverage-brainforge"]
+    with pytest.raises(FileNotFoundError, match="Download"):  # the weights' own error
+        apply_brainforge_inverse(evoked, fwd32, "missing")
+    fname = tmp_path / "tiny.pt"
+    tiny_model.save(fname)
+    _same(apply_brainforge_inverse(evoked, fwd32, fname), expected)
+    _same(apply_brainforge_inverse(evoked, fwd32, str(fname)), expected)
+    for bogus in ("nope", tmp_path / "nope.pt", 3):
+        with pytest.raises(ValueError, match=r"'fsaverage-brainforge', 'missing'.*BrainForgeModel"):
+            apply_brainforge_inverse(evoked, fwd32, bogus)
+
+
+# ---------------------------------------------------------------------------- Raw
+
+
+def test_raw_matches_evoked_and_start_stop(tiny_model, fwd32, evoked):
+    raw = mne.io.RawArray(evoked.data, evoked.info, verbose=False)
+    # same data, same windows: the same numbers
+    expected = apply_brainforge_inverse(evoked, fwd32, tiny_model)
+    expected.tmin = 0.0  # raw times start at 0
+    _same(apply_brainforge_inverse_raw(raw, fwd32, tiny_model), expected)
+    info = _info(fwd32)
+    raw = mne.io.RawArray(_eeg(3000), info, verbose=False)
+    before = raw.copy()
+    stc = apply_brainforge_inverse_raw(raw, fwd32, tiny_model, start=500, stop=1800)
+    assert stc.shape == (20484, 1300)
+    assert stc.tmin == pytest.approx(2.0) and stc.tstep == pytest.approx(1 / 250)
+    np.testing.assert_allclose(stc.times, raw.times[500:1800])
+    # the delayed (kernel, data) form: region time courses, 60 x 1300
+    assert stc._kernel.shape == (20484, 60) and stc._sens_data.shape == (60, 1300)
+    part = mne.EvokedArray(raw.get_data(start=500, stop=1800), info, tmin=2.0)
+    _same(stc, apply_brainforge_inverse(part, fwd32, tiny_model))
+    # stop past the end is clipped like a slice; start alone
+    tail = apply_brainforge_inverse_raw(raw, fwd32, tiny_model, start=2900, stop=10**6)
+    assert tail.shape[1] == 100
+    assert mne.utils.object_diff(raw, before) == ""
+
+
+def test_batches_and_chunks_do_not_change_the_estimate(tiny_model, fwd32, monkeypatch):
+    """Spans resampled separately and batches of windows give the one-pass result."""
+    raw = mne.io.RawArray(_eeg(1280, sfreq=128.0), _info(fwd32, sfreq=128.0), verbose=False)
+    reads = []
+    get_data = raw.get_data
+    monkeypatch.setattr(raw, "get_data", lambda *a, **k: reads.append(a) or get_data(*a, **k))
+    expected = apply_brainforge_inverse_raw(raw, fwd32, tiny_model)  # 10 s, 19 windows
+    assert len(reads) == 1 + 1  # one read to scan the data, one batch of windows
+    monkeypatch.setattr(_core, "BATCH_WINDOWS", 3)
+    monkeypatch.setattr(_core, "CHUNK_SAMPLES", 300)
+    reads.clear()
+    stc = apply_brainforge_inverse_raw(raw, fwd32, tiny_model)
+    assert len(reads) == 5 + 7
+    _same(stc, expected, rtol=1e-5)  # float32 network on other batch sizes
+
+
+def test_long_raw_bounded_memory(tiny_model, fwd32):
+    """60 s of 32 channels at 250 Hz: memory of the region time courses, not sources."""
+    raw = mne.io.RawArray(_eeg(15000), _info(fwd32), verbose=False)
+
+    def peak_memory(**kwargs):
+        tracemalloc.start()
+        try:
+            stc = apply_brainforge_inverse_raw(raw, fwd32, tiny_model, verbose="error", **kwargs)
+            return stc, tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    _, base = peak_memory(stop=250)  # 1 s: the forward's fixed-orientation copy etc.
+    stc, peak = peak_memory()
+    assert stc.shape == (20484, 15000)
+    regions = 60 * 15000 * 8  # output region time courses: 7.2 MB
+    kernel = 20484 * 60 * 8  # one-hot region -> source kernel: 9.8 MB
+    sources = 20484 * 15000 * 8  # what stc.data would take: 2.5 GB
+    assert peak < base + 2 * (regions + kernel), (base / 1e6, peak / 1e6)
+    assert peak < sources / 20
+    part = stc.copy().crop(30.0, 31.0)
+    assert part.data.shape == (20484, 251) and np.all(np.isfinite(part.data))
+    assert np.abs(part.data).max() > 0
+
+
+def test_raw_from_disk(tiny_model, fwd32, tmp_path):
+    info = _info(fwd32, extra=[("EOG1", "eog"), ("STI", "stim")])
+    data = np.concatenate([_eeg(2000), np.zeros((2, 2000))])
+    fname = tmp_path / "test_raw.fif"
+    mne.io.RawArray(data, info, verbose=False).save(fname, verbose=False)
+    on_disk = mne.io.read_raw_fif(fname, preload=False, verbose=False)
+    loaded = mne.io.read_raw_fif(fname, preload=True, verbose=False)
+    stc = apply_brainforge_inverse_raw(on_disk, fwd32, tiny_model, start=100, stop=1900)
+    _same(stc, apply_brainforge_inverse_raw(loaded, fwd32, tiny_model, start=100, stop=1900))
+    assert not on_disk.preload
+
+
+# ---------------------------------------------------------------------------- Epochs
+
+
+def test_epochs(tiny_model, fwd32):
+    info = _info(fwd32, extra=[("STI", "stim")])
+    data = np.concatenate([_eeg(5000), np.zeros((1, 5000))])
+    data[-1, 500:4600:500] = 1
+    raw = mne.io.RawArray(data, info, verbose=False)
+    events = mne.find_events(raw, verbose=False)
+    kwargs = dict(tmin=-0.2, tmax=0.5, baseline=None, verbose=False)
+    epochs = mne.Epochs(raw, events, preload=True, **kwargs)
+    before = epochs.copy()
+    stcs = apply_brainforge_inverse_epochs(epochs, fwd32, tiny_model)
+    assert isinstance(stcs, list) and len(stcs) == len(events) == 9
+    for k in (0, 4, 8):
+        evoked = mne.EvokedArray(epochs.get_data()[k], epochs.info, tmin=epochs.tmin)
+        _same(stcs[k], apply_brainforge_inverse(evoked, fwd32, tiny_model))
+    np.testing.assert_allclose(stcs[0].times, epochs.times)
+    gen = apply_brainforge_inverse_epochs(epochs, fwd32, tiny_model, return_generator=True)
+    assert inspect.isgenerator(gen)
+    _same(next(gen), stcs[0])
+    assert sum(1 for _ in gen) == 8
+    # not preloaded: read on the fly, the Epochs object left as it was
+    lazy = mne.Epochs(raw, events, preload=False, **kwargs)
+    lazy_before = lazy.copy()
+    for stc, expected in zip(apply_brainforge_inverse_epochs(lazy, fwd32, tiny_model), stcs):
+        _same(stc, expected)
+    for ep, ep_before in ((epochs, before), (lazy, lazy_before)):
+        assert _state_diff(ep, ep_before) == []
+
+
+def _state_diff(a, b):
+    """object_diff of every attribute (it cannot compare Epochs as a whole)."""
+    diffs = []
+    for key in sorted(set(vars(a)) | set(vars(b))):
+        x, y = vars(a).get(key), vars(b).get(key)
+        try:
+            diff = mne.utils.object_diff(x, y)
+        except RuntimeError:  # e.g. slices
+            diff = "" if x == y else f"{x} vs {y}"
+        if diff:
+            diffs.append((key, diff))
+    return diffs
+
+
+# ---------------------------------------------------------------------------- channels
+
+
+def test_channel_selection(tiny_model, fwd32):
+    info = _info(fwd32)
+    evoked = mne.EvokedArray(_eeg(300, seed=1), info, tmin=-0.1)
+    expected = apply_brainforge_inverse(evoked, fwd32, tiny_model)
+    # order of the channels in the data does not matter
+    order = np.random.default_rng(0).permutation(evoked.ch_names).tolist()
+    _same(apply_brainforge_inverse(evoked.copy().reorder_channels(order), fwd32, tiny_model),
+          expected)  # fmt: skip
+    # non-EEG channels and EEG channels not in the forward are ignored
+    others = [("EOG1", "eog"), ("STI", "stim"), ("MEG1", "mag"), ("EXTRA", "eeg")]
+    noise = np.random.default_rng(1).standard_normal((4, 300))
+    extra = mne.EvokedArray(np.concatenate([evoked.data, noise]), _info(fwd32, extra=others),
+                            tmin=-0.1)  # fmt: skip
+    _same(apply_brainforge_inverse(extra, fwd32, tiny_model), expected)
+    # a bad channel is a dropped channel; a forward channel missing from the data is left out
+    dropped = apply_brainforge_inverse(evoked.copy().drop_channels(["Cz", "O2"]), fwd32, tiny_model)
+    bads = evoked.copy()
+    bads.info["bads"] = ["Cz", "O2"]
+    _same(apply_brainforge_inverse(bads, fwd32, tiny_model), dropped)
+    assert np.abs(dropped.data - expected.data).max() > 1e-3 * np.abs(expected.data).max()
+
+
+def test_reference_free(tiny_model, fwd32):
+    """Average reference inside: any recording reference gives the same estimate."""
+    info = _info(fwd32)
+    evoked = mne.EvokedArray(_eeg(300, seed=2), info, tmin=-0.1)
+    expected = apply_brainforge_inverse(evoked, fwd32, tiny_model)
+    cz = evoked.copy().set_eeg_reference(["Cz"], verbose=False)  # Cz is zero: kept
+    assert np.all(cz.copy().pick(["Cz"]).data == 0)
+    _same(apply_brainforge_inverse(cz, fwd32, tiny_model), expected, rtol=1e-6)
+    linked = evoked.copy().set_eeg_reference(["T7", "T8"], verbose=False)
+    _same(apply_brainforge_inverse(linked, fwd32, tiny_model), expected, rtol=1e-6)
+    avg_proj = evoked.copy().set_eeg_reference(projection=True, verbose=False)
+    _same(apply_brainforge_inverse(avg_proj, fwd32, tiny_model), expected, rtol=1e-6)
+    _same(apply_brainforge_inverse(avg_proj.apply_proj(verbose=False), fwd32, tiny_model),
+          expected, rtol=1e-6)  # fmt: skip
+
+
+def test_projectors_are_applied(tiny_model, fwd32):
+    """An SSP vector in info['projs'] is projected out of data and forward, active or not."""
+    evoked = mne.EvokedArray(_eeg(300, seed=3), _info(fwd32), tmin=0.0)
+    vector = np.random.default_rng(4).standard_normal(32)
+    proj = mne.Projection(data=dict(nrow=1, ncol=32, row_names=None, col_names=evoked.ch_names,
+                                    data=vector[None] / np.linalg.norm(vector)),
+                          desc="artifact", kind=1, active=False)  # fmt: skip
+    with_proj = evoked.copy().add_proj([proj])
+    expected = apply_brainforge_inverse(with_proj, fwd32, tiny_model)
+    _same(apply_brainforge_inverse(with_proj.copy().apply_proj(verbose=False), fwd32, tiny_model),
+          expected, rtol=1e-6)  # fmt: skip
+    # an artifact along the vector, 100 times the EEG, is removed
+    artifact = np.outer(vector, np.hanning(300)) * 100 * np.abs(evoked.data).max()
+    with_artifact = with_proj.copy()
+    with_artifact.data = evoked.data + artifact
+    _same(apply_brainforge_inverse(with_artifact, fwd32, tiny_model), expected, rtol=1e-6)
+    plain = apply_brainforge_inverse(evoked, fwd32, tiny_model)
+    assert np.abs(plain.data - expected.data).max() > 1e-3 * np.abs(expected.data).max()
+
+
+def test_bad_values(tiny_model, fwd32):
+    info = _info(fwd32)
+    data = _eeg(300, seed=5)
+    for value in (np.nan, np.inf):
+        broken = data.copy()
+        broken[info.ch_names.index("Pz"), 10] = value
+        with pytest.raises(ValueError, match="channel.*Pz.*NaN or infinite"):
+            apply_brainforge_inverse(mne.EvokedArray(broken, info), fwd32, tiny_model)
+        evoked = mne.EvokedArray(broken, info)
+        evoked.info["bads"] = ["Pz"]  # a bad channel's values do not matter
+        assert np.all(np.isfinite(apply_brainforge_inverse(evoked, fwd32, tiny_model).data))
+    # a flat channel is left out like a bad one, with a warning naming it
+    flat = data.copy()
+    flat[info.ch_names.index("Oz")] = 3e-6
+    flat_evoked = mne.EvokedArray(flat, info)
+    with pytest.warns(RuntimeWarning, match="flat EEG channel.*Oz"):
+        stc = apply_brainforge_inverse(flat_evoked, fwd32, tiny_model)
+    flat_evoked.info["bads"] = ["Oz"]
+    _same(stc, apply_brainforge_inverse(flat_evoked, fwd32, tiny_model))
+    # no EEG at all
+    meg = mne.EvokedArray(np.zeros((3, 50)), mne.create_info(["M1", "M2", "M3"], 250.0, "mag"))
+    with pytest.raises(ValueError, match="no EEG channels.*mag"):
+        apply_brainforge_inverse(meg, fwd32, tiny_model)
+
+
+@pytest.mark.parametrize("sfreq", [1000.0, 128.0])
+def test_any_sampling_rate(tiny_model, fwd32, sfreq):
+    """Estimates have the data's times; rates agree on band-limited data."""
+    data = _eeg(int(4 * sfreq), sfreq=sfreq, seed=6)
+    evoked = mne.EvokedArray(data, _info(fwd32, sfreq=sfreq), tmin=-0.5)
+    stc = apply_brainforge_inverse(evoked, fwd32, tiny_model)
+    assert stc.shape == (20484, data.shape[1])
+    np.testing.assert_allclose(stc.times, evoked.times, atol=1e-12)
+    assert np.all(np.isfinite(stc.data))
+    if sfreq == 1000.0:  # the same signal sampled at 250 Hz: the same estimate
+        at_250 = mne.EvokedArray(data[:, ::4], _info(fwd32), tmin=-0.5)
+        low = apply_brainforge_inverse(at_250, fwd32, tiny_model).data
+        high = stc.data[:, ::4]
+        assert np.corrcoef(high.ravel(), low.ravel())[0, 1] > 0.99
+        assert np.linalg.norm(high - low) < 0.1 * np.linalg.norm(low)
+    # shorter than one window (the network's 1 s): zero-padded
+    short = apply_brainforge_inverse(evoked.copy().crop(0, 0.2), fwd32, tiny_model)
+    assert short.shape[1] == len(evoked.copy().crop(0, 0.2).times)
+    assert np.all(np.isfinite(short.data)) and np.abs(short.data).max() > 0
+
+
+def test_inputs_unmodified(tiny_model, fwd32, evoked):
+    fwd_before = fwd32.copy()
+    evoked_before = evoked.copy()
+    raw = mne.io.RawArray(evoked.data, evoked.info, verbose=False)
+    raw_before = raw.copy()
+    apply_brainforge_inverse(evoked, fwd32, tiny_model, return_residual=True)
+    apply_brainforge_inverse_raw(raw, fwd32, tiny_model, start=10)
+    assert mne.utils.object_diff(evoked, evoked_before) == ""
+    assert mne.utils.object_diff(raw, raw_before) == ""
+    assert mne.utils.object_diff(fwd32, fwd_before) == ""
+
+
+# ---------------------------------------------------------------------------- comparison
+
+
+@pytest.fixture(scope="module")
+def comparison(tiny_model, fwd32):
+    data = np.concatenate([_eeg(100, seed=7), np.ones((1, 100)) * 1e-4])  # + an EOG channel
+    evoked = mne.EvokedArray(data, _info(fwd32, extra=[("EOG1", "eog")]), tmin=-0.1)
+    cov = mne.make_ad_hoc_cov(evoked.info, verbose=False)
+    before = evoked.copy()
+    stcs = compare_inverse_methods(evoked, fwd32, cov, model=tiny_model)
+    assert mne.utils.object_diff(evoked, before) == ""
+    return evoked, stcs
+
+
+def test_compare_inverse_methods(tiny_model, fwd32, comparison):
+    evoked, stcs = comparison
+    assert list(stcs) == ["brainforge", "sLORETA", "eLORETA", "dSPM"]
+    for name, stc in stcs.items():
+        assert [len(v) for v in stc.vertices] == [10242, 10242], name
+        np.testing.assert_allclose(stc.times, evoked.times, atol=1e-12)
+        assert np.all(np.isfinite(stc.data)) and np.abs(stc.data).max() > 0
+        assert np.any(stc.data < 0), name  # signed (pick_ori='normal')
+    _same(stcs["brainforge"], apply_brainforge_inverse(evoked, fwd32, tiny_model))
+    cov = mne.make_ad_hoc_cov(evoked.info, verbose=False)
+    mne_only = compare_inverse_methods(evoked, fwd32, cov, ["mne"], lambda2=1 / 9)
+    assert list(mne_only) == ["MNE"]
+    with pytest.raises(ValueError, match="Unknown inverse method 'LORETA'"):
+        compare_inverse_methods(evoked, fwd32, cov, ["LORETA"], model=tiny_model)
+    with pytest.raises(ValueError, match="noise covariance"):
+        compare_inverse_methods(evoked, fwd32, None, model=tiny_model)
+    only_bf = compare_inverse_methods(evoked, fwd32, None, ["BrainForge"], model=tiny_model)
+    assert list(only_bf) == ["brainforge"]
+
+
+@pytest.mark.render
+def test_plot_inverse_comparison(comparison, subjects_dir, tmp_path):
+    import matplotlib.pyplot as plt
+
+    if not os.environ.get("DISPLAY") and os.environ.get("BRAINFORGE_REQUIRE_3D") != "1":
+        pytest.skip("no display (the test command runs this under Xvfb)")
+    _, stcs = comparison
+    fname = tmp_path / "comparison.png"
+    fig = plot_inverse_comparison(stcs, subjects_dir, hemi="split", fname=fname)
+    try:
+        titles = [ax.get_title() for ax in fig.axes]
+        assert [t.split("\n")[0] for t in titles] == list(stcs)
+        image = plt.imread(fname)
+    finally:
+        plt.close(fig)
+    assert fname.stat().st_size > 30_000
+    # 2 x 2 panels of split hemispheres (800 x 300 pixels) and titles
+    assert image.shape[:2] == (2 * (300 + 50), 2 * 800)
+    painted = np.ptp(image[..., :3], axis=-1) > 0.25  # coloured cortex, not white or grey
+    assert painted.mean() > 0.01

@@ -1,65 +1,56 @@
-"""``apply_brainforge_inverse``: a drop-in alternative to MNE's ``apply_inverse``."""
+"""Apply a BrainForge network to Evoked, Raw and Epochs.
 
-from fractions import Fraction
-from pathlib import Path
+Drop-in alternatives to :func:`mne.minimum_norm.apply_inverse`,
+:func:`~mne.minimum_norm.apply_inverse_raw` and
+:func:`~mne.minimum_norm.apply_inverse_epochs`; all three share one core
+(:mod:`mne_brainforge.inverse._core`).
+"""
 
 import mne
-import numpy as np
+from mne.epochs import BaseEpochs
+from mne.io import BaseRaw
 from mne.utils import logger, verbose
 
-from ..nn.brainforge import BrainForgeModel
-from ..simulation.synthesis import fixed_orientation_gain
+from . import _core
+from ._core import _check_start_stop, _estimate_regions, _prepare
+
+_COMMON_NOTES = """\
+    The network was trained on average-referenced EEG, so the data are always
+    average-referenced internally (on a copy) over the channels used: the
+    estimate does not depend on the recording reference (linked mastoids, a
+    single electrode, ...; a reference channel that is zero throughout is
+    kept) and an average-reference projector is redundant. Other projectors
+    in ``info['projs']`` (SSP or other artifact vectors), active or not, are
+    applied to the data and to the forward, as MNE's inverse operators do.
+
+    Channels used: EEG channels of the data that are in the forward and not
+    in ``info['bads']``, matched by name (their order in the data does not
+    matter). Forward channels missing from the data are left out, as are
+    flat channels (with a warning); non-EEG channels (MEG, EOG, ECG, stim,
+    ...) and EEG channels the forward lacks are ignored. At least 8 channels
+    are needed. NaN or infinite values in the channels used are an error.
+
+    The data are resampled to the network's rate, analysed in half-overlapping
+    windows (Hann-tapered overlap-add; data shorter than a window are
+    zero-padded), each window's estimate scaled to dipole moments by the
+    least-squares fit of its forward projection to the data, and resampled
+    back: the estimate has the data's times. The inputs are never modified.
+"""
 
 
-def _load_model(model):
-    if isinstance(model, BrainForgeModel):
-        return model
-    if model is None:
-        raise ValueError(
-            "No model given. Pass a BrainForgeModel (from train_model or "
-            "BrainForgeModel.load) or the path of a model file."
-        )
-    if isinstance(model, (str, Path)) and Path(model).is_file():
-        return BrainForgeModel.load(model)
-    raise ValueError(f"model must be a BrainForgeModel or a model file path, got {model!r}.")
+def _common_notes(func):
+    """Put the notes all three functions share where the docstring says so."""
+    func.__doc__ = func.__doc__.replace("    {common_notes}\n", _COMMON_NOTES)
+    return func
 
 
-def _check_source_space(model, forward):
-    vertices = [s["vertno"] for s in forward["src"]]
-    same = len(vertices) == len(model.vertices) and all(
-        np.array_equal(a, b) for a, b in zip(vertices, model.vertices)
-    )
-    if not same:
-        raise ValueError(
-            "The forward's source space is not the one the model was trained for "
-            f"({sum(map(len, model.vertices))} sources of subject "
-            f"{model.config.get('subject')!r}, forward: {sum(map(len, vertices))} of "
-            f"{forward['src']._subject!r}). Train a model for this forward with "
-            "mne_brainforge.training.train_model(forward), or use the template: "
-            "mne_brainforge.make_fsaverage_forward(info)."
-        )
-
-
-def _resample(data, sfreq_from, sfreq_to):
-    if np.isclose(sfreq_from, sfreq_to):
-        return data
-    ratio = Fraction(sfreq_to / sfreq_from).limit_denominator(1000)
-    return mne.filter.resample(data, up=ratio.numerator, down=ratio.denominator, npad="auto",
-                               verbose=False)  # fmt: skip
-
-
-def _windows(n_samples, n_times):
-    """Window starts with 50% overlap covering ``n_samples`` (padded at the end)."""
-    if n_samples <= n_times:
-        return [0]
-    hop = n_times // 2
-    starts = list(range(0, n_samples - n_times + 1, hop))
-    if starts[-1] + n_times < n_samples:
-        starts.append(n_samples - n_times)
-    return starts
+def _check_inst(inst, kind, name, hint):
+    if not isinstance(inst, kind):
+        raise TypeError(f"{name} must be an instance of {hint}, got {type(inst).__name__}.")
 
 
 @verbose
+@_common_notes
 def apply_brainforge_inverse(evoked, forward, model=None, noise_cov=None, *, pick_ori=None,
                              return_residual=False, verbose=None):  # fmt: skip
     """Estimate cortical sources of an Evoked with a BrainForge network.
@@ -67,17 +58,22 @@ def apply_brainforge_inverse(evoked, forward, model=None, noise_cov=None, *, pic
     Parameters
     ----------
     evoked : mne.Evoked
-        EEG data with an EEG montage. Bad channels and non-EEG channels are
-        ignored; the data are average-referenced internally (a copy).
+        EEG data with channel positions (a montage).
     forward : mne.Forward
-        EEG forward model on the source space the model was trained for. Free
-        orientation is converted to cortex-normal.
-    model : BrainForgeModel | path-like
-        The trained network.
+        EEG forward model on the source space the model was trained for (e.g.
+        :func:`mne_brainforge.make_fsaverage_forward`). Free orientation is
+        converted to cortex-normal.
+    model : None | str | path-like | BrainForgeModel
+        The network: None for the default pretrained model
+        (:func:`mne_brainforge.load_pretrained`), the name of registered
+        pretrained weights (:func:`mne_brainforge.list_weights`), the path of
+        a model file (:meth:`BrainForgeModel.save
+        <mne_brainforge.nn.BrainForgeModel.save>`), or a model (e.g. from
+        :func:`mne_brainforge.training.train_model`).
     noise_cov : mne.Covariance | None
-        Accepted for drop-in compatibility with :func:`mne.minimum_norm.apply_inverse`
-        workflows; the network does not use it (it was trained across noise
-        models and SNRs).
+        Accepted for drop-in compatibility with
+        :func:`mne.minimum_norm.apply_inverse` workflows; the network does not
+        use it (it was trained across noise models and SNRs).
     pick_ori : None | 'normal'
         Both give the signed cortex-normal estimate (the network estimates
         fixed-orientation sources).
@@ -90,62 +86,176 @@ def apply_brainforge_inverse(evoked, forward, model=None, noise_cov=None, *, pic
     stc : mne.SourceEstimate
         Dipole moments (A·m) normal to the cortex, on the forward's vertices:
         each region's estimated time course (the network's output) spread over
-        its sources, scaled per analysis window by the least-squares fit of its
-        forward projection to the data.
+        its sources, with the evoked's times.
     residual : mne.Evoked
-        Only with ``return_residual``.
-    """
-    if not isinstance(evoked, mne.Evoked):
-        raise TypeError(f"evoked must be an mne.Evoked, got {type(evoked).__name__}.")
-    if pick_ori not in (None, "normal"):
-        raise ValueError(f"pick_ori must be None or 'normal' (fixed orientation), got {pick_ori!r}.")
-    model = _load_model(model)
-    _check_source_space(model, forward)
-    fixed = forward
-    if forward["source_ori"] != mne.io.constants.FIFF.FIFFV_MNE_FIXED_ORI:
-        fixed = mne.convert_forward_solution(forward, surf_ori=True, force_fixed=True, verbose=False)
-    gain, fwd_names = fixed_orientation_gain(fixed)
-    usable = [n for n in fwd_names if n in evoked.ch_names and n not in evoked.info["bads"]]
-    if len(usable) < 8:
-        raise ValueError(
-            f"Only {len(usable)} good EEG channels are both in the data and in the forward; "
-            "BrainForge needs at least 8 (check channel names and bads)."
-        )
-    gain = gain[[fwd_names.index(n) for n in usable]]
-    picks = [evoked.ch_names.index(n) for n in usable]
-    data = evoked.data[picks].astype(np.float64)
-    data = data - data.mean(0)
-    gain = gain - gain.mean(0)
-    ch_pos = np.array([evoked.info["chs"][p]["loc"][:3] for p in picks])
-    logger.info(f"BrainForge inverse: {len(usable)} channels, {evoked.data.shape[1]} samples")
+        Only with ``return_residual``: on the channels used (in the forward's
+        order), the projected, average-referenced data minus the forward
+        projection of the estimate.
 
-    sfreq = evoked.info["sfreq"]
-    resampled = _resample(data, sfreq, model.sfreq)
-    n_samples, n_times = resampled.shape[1], model.n_times
-    region_gain = gain @ model.parcellation.region_matrix().toarray()
-    regions = np.zeros((model.parcellation.n_regions, max(n_samples, n_times)))
-    weight = np.zeros(regions.shape[1])
-    taper = np.hanning(n_times + 2)[1:-1]
-    for start in _windows(n_samples, n_times):
-        window = np.zeros((len(usable), n_times))
-        chunk = resampled[:, start : start + n_times]
-        window[:, : chunk.shape[1]] = chunk
-        pred = model.predict_regions(window[None], ch_pos)[0]
-        # absolute scale: least-squares fit of the predicted pattern to the data
-        projected = region_gain @ pred
-        alpha = np.sum(projected * window) / max(np.sum(projected**2), 1e-300)
-        regions[:, start : start + n_times] += alpha * pred * taper
-        weight[start : start + n_times] += taper
-    regions = regions[:, :n_samples] / np.maximum(weight[:n_samples], 1e-12)
-    regions = _resample(regions, model.sfreq, sfreq)[:, : evoked.data.shape[1]]
-    if regions.shape[1] < evoked.data.shape[1]:
-        regions = np.pad(regions, ((0, 0), (0, evoked.data.shape[1] - regions.shape[1])))
-    stc = mne.SourceEstimate(
-        model.to_sources(regions), model.vertices, tmin=evoked.times[0], tstep=1 / sfreq,
-        subject=forward["src"]._subject,
-    )  # fmt: skip
+    See Also
+    --------
+    apply_brainforge_inverse_raw, apply_brainforge_inverse_epochs
+    compare_inverse_methods
+    mne.minimum_norm.apply_inverse
+
+    Notes
+    -----
+    {common_notes}
+    """
+    _check_inst(evoked, mne.Evoked, "evoked", "mne.Evoked")
+    setup = _prepare(evoked.info, forward, model, noise_cov, pick_ori,
+                     scan=lambda picks: [evoked.data[picks]])  # fmt: skip
+    data = evoked.data[setup.picks]
+    regions = _estimate_regions(setup, lambda a, b: data[:, a:b], data.shape[1])
+    stc = setup.make_stc(regions, evoked.times[0], lazy=False)
     if not return_residual:
         return stc
-    residual = evoked.copy().pick(usable)
-    residual.data = data - region_gain @ regions
+    residual = evoked.copy().pick(setup.ch_names)
+    residual.data = setup.proj @ data - setup.region_gain @ regions
     return stc, residual
+
+
+@verbose
+@_common_notes
+def apply_brainforge_inverse_raw(raw, forward, model=None, noise_cov=None, *, start=None,
+                                 stop=None, pick_ori=None, verbose=None):  # fmt: skip
+    """Estimate cortical sources of continuous data with a BrainForge network.
+
+    Parameters
+    ----------
+    raw : mne.io.Raw
+        EEG data with channel positions (a montage); preloaded or not (data on
+        disk are read in chunks).
+    forward : mne.Forward
+        EEG forward model on the source space the model was trained for.
+    model : None | str | path-like | BrainForgeModel
+        The network, see :func:`apply_brainforge_inverse`.
+    noise_cov : mne.Covariance | None
+        Accepted for drop-in compatibility; not used.
+    start : int | None
+        First sample (index into ``raw.times``, like
+        :func:`mne.minimum_norm.apply_inverse_raw`); None for the first.
+    stop : int | None
+        Sample after the last (exclusive); None for the end.
+    pick_ori : None | 'normal'
+        Both give the signed cortex-normal estimate.
+    %(verbose)s
+
+    Returns
+    -------
+    stc : mne.SourceEstimate
+        Dipole moments (A·m) normal to the cortex, from ``raw.times[start]``
+        at the data's sampling rate, in the delayed ``(kernel, data)`` form
+        that :class:`mne.SourceEstimate` supports: the region time courses and
+        the one-hot region -> source kernel; ``stc.data`` (or any method that
+        needs it) forms the full array on first use.
+
+    See Also
+    --------
+    apply_brainforge_inverse, apply_brainforge_inverse_epochs
+    mne.minimum_norm.apply_inverse_raw
+
+    Notes
+    -----
+    {common_notes}
+
+    Memory: the computation holds the region time courses (n_regions x
+    n_samples at the network's rate and at the data's rate) and one batch of
+    windows at a time, never the whole data, so hours of data are fine. The
+    full source array (n_sources x n_samples: about 20484 x 8 bytes per
+    sample on fsaverage: 2.5 GB per minute at 250 Hz) is only formed when
+    ``stc.data`` is accessed; crop first (``stc.crop``), or use ``start`` and
+    ``stop``. Annotations (``BAD_`` segments) are not treated specially.
+    """
+    hint = ("mne.io.BaseRaw (for Epochs use apply_brainforge_inverse_epochs, for Evoked "
+            "apply_brainforge_inverse)")  # fmt: skip
+    _check_inst(raw, BaseRaw, "raw", hint)
+    start, stop = _check_start_stop(start, stop, raw.n_times)
+    n_samples = stop - start
+
+    def scan(picks):
+        chunk = _core.CHUNK_SAMPLES
+        for a in range(0, n_samples, chunk):
+            yield raw.get_data(picks, start + a, min(start + a + chunk, stop))
+
+    setup = _prepare(raw.info, forward, model, noise_cov, pick_ori, scan)
+    regions = _estimate_regions(
+        setup, lambda a, b: raw.get_data(setup.picks, start + a, start + b), n_samples
+    )
+    return setup.make_stc(regions, start / raw.info["sfreq"], lazy=True)
+
+
+@verbose
+@_common_notes
+def apply_brainforge_inverse_epochs(epochs, forward, model=None, noise_cov=None, *,
+                                    pick_ori=None, return_generator=False,
+                                    verbose=None):  # fmt: skip
+    """Estimate cortical sources of each epoch with a BrainForge network.
+
+    Parameters
+    ----------
+    epochs : mne.Epochs
+        EEG data with channel positions (a montage); preloaded or not.
+    forward : mne.Forward
+        EEG forward model on the source space the model was trained for.
+    model : None | str | path-like | BrainForgeModel
+        The network, see :func:`apply_brainforge_inverse`.
+    noise_cov : mne.Covariance | None
+        Accepted for drop-in compatibility; not used.
+    pick_ori : None | 'normal'
+        Both give the signed cortex-normal estimate.
+    return_generator : bool
+        Return a generator of estimates (computed one epoch at a time as it
+        is consumed) instead of a list.
+    %(verbose)s
+
+    Returns
+    -------
+    stcs : list of mne.SourceEstimate | generator
+        One estimate per (good) epoch, with the epochs' times, each exactly
+        what :func:`apply_brainforge_inverse` gives for that epoch's data, in
+        the delayed ``(kernel, data)`` form of :class:`mne.SourceEstimate`
+        (see :func:`apply_brainforge_inverse_raw`; the kernel is shared).
+
+    See Also
+    --------
+    apply_brainforge_inverse, apply_brainforge_inverse_raw
+    mne.minimum_norm.apply_inverse_epochs
+
+    Notes
+    -----
+    {common_notes}
+
+    The channels (bads, flat channels) are decided once over all epochs,
+    before any estimate is computed (Epochs that are not preloaded are read
+    twice), so that NaN values raise an error at once, also with
+    ``return_generator``. Epochs that are not preloaded are read through a
+    copy, so the rejection of bad epochs happens on the fly as in MNE and the
+    given Epochs are not changed.
+    """
+    hint = ("mne.BaseEpochs (for Raw use apply_brainforge_inverse_raw, for Evoked "
+            "apply_brainforge_inverse)")  # fmt: skip
+    _check_inst(epochs, BaseEpochs, "epochs", hint)
+    setup = _prepare(epochs.info, forward, model, noise_cov, pick_ori,
+                     scan=lambda picks: _iter_epochs(epochs, picks))  # fmt: skip
+    stcs = _epochs_gen(setup, epochs)
+    return stcs if return_generator else list(stcs)
+
+
+def _iter_epochs(epochs, picks):
+    """Each good epoch's data of channels ``picks``, without changing ``epochs``."""
+    if epochs.preload:
+        for k in range(len(epochs)):
+            yield epochs.get_data(picks=picks, item=[k], copy=False)[0]
+    else:
+        for data in epochs.copy():  # iterating sets state: iterate a copy
+            yield data[picks]
+
+
+def _epochs_gen(setup, epochs):
+    tmin = epochs.times[0]
+    for k, data in enumerate(_iter_epochs(epochs, setup.picks)):
+        logger.info(f"Processing epoch : {k + 1}")
+        regions = _estimate_regions(setup, lambda a, b: data[:, a:b], data.shape[1])
+        yield setup.make_stc(regions, tmin, lazy=True)
+

@@ -1,0 +1,408 @@
+"""Machinery shared by the BrainForge inverse functions.
+
+One path for Evoked, Raw and Epochs: :func:`_prepare` checks the inputs and
+picks the channels once, :func:`_estimate_regions` turns one 2-D block of data
+(channels x samples, read through a callback so that Raw on disk is read in
+chunks) into region time courses at the data's sampling rate.
+"""
+
+import logging
+import operator
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import mne
+import numpy as np
+from mne.utils import logger, warn
+
+#: Windows per ``predict_regions`` call.
+BATCH_WINDOWS = 32
+#: Samples per read when scanning data and per block when resampling the output.
+CHUNK_SAMPLES = 32768
+#: Show a progress bar from this many windows on.
+PROGRESS_MIN_WINDOWS = 100
+#: The network needs at least this many channels.
+MIN_CHANNELS = 8
+#: A channel whose peak-to-peak amplitude is below this fraction of the median
+#: channel's is flat.
+FLAT_RATIO = 1e-9
+
+
+def _load_model(model):
+    """Resolve the ``model`` argument to a BrainForgeModel."""
+    from ..nn.brainforge import BrainForgeModel
+
+    if isinstance(model, BrainForgeModel):
+        return model
+    from ..weights import list_weights, load_pretrained
+
+    if model is None:
+        return load_pretrained()
+    if isinstance(model, str) and model in list_weights():
+        return load_pretrained(model)
+    if isinstance(model, (str, os.PathLike)) and Path(model).expanduser().is_file():
+        return BrainForgeModel.load(Path(model).expanduser())
+    what = " (no such file or registered name)" if isinstance(model, (str, os.PathLike)) else ""
+    raise ValueError(
+        "model must be None (the default pretrained model), the name of pretrained "
+        f"weights (one of {list_weights()}, see mne_brainforge.list_weights()), the path "
+        "of a model file (BrainForgeModel.save) or a BrainForgeModel (train_model, "
+        f"BrainForgeModel.load, load_pretrained); got {model!r}{what}."
+    )
+
+
+def _check_source_space(model, forward):
+    vertices = [s["vertno"] for s in forward["src"]]
+    same = len(vertices) == len(model.vertices) and all(
+        np.array_equal(a, b) for a, b in zip(vertices, model.vertices)
+    )
+    if not same:
+        raise ValueError(
+            "The forward's source space is not the one the model was trained for "
+            f"({sum(map(len, model.vertices))} sources of subject "
+            f"{model.config.get('subject')!r}, forward: {sum(map(len, vertices))} of "
+            f"{forward['src']._subject!r}). Train a model for this forward with "
+            "mne_brainforge.training.train_model(forward), or use the template: "
+            "mne_brainforge.make_fsaverage_forward(info)."
+        )
+
+
+def _check_common(forward, noise_cov, pick_ori):
+    if not isinstance(forward, mne.Forward):
+        raise TypeError(f"forward must be an mne.Forward, got {type(forward).__name__}.")
+    if noise_cov is not None and not isinstance(noise_cov, mne.Covariance):
+        raise TypeError(
+            f"noise_cov must be an mne.Covariance or None, got {type(noise_cov).__name__}."
+        )
+    if pick_ori not in (None, "normal"):
+        raise ValueError(
+            f"pick_ori must be None or 'normal' (fixed orientation), got {pick_ori!r}."
+        )
+
+
+def _ratio(sfreq_from, sfreq_to):
+    """``(up, down)`` with ``sfreq_to = sfreq_from * up / down`` (coprime)."""
+    if np.isclose(sfreq_from, sfreq_to):
+        return 1, 1
+    ratio = Fraction(sfreq_to / sfreq_from).limit_denominator(1000)
+    return ratio.numerator, ratio.denominator
+
+
+def _read_extended(read, n, a, b):
+    """Samples ``[a, b)`` of the signal ``read`` (length ``n``) extended at both ends.
+
+    Beyond the ends the signal is mirrored about its end value (odd reflection,
+    continuous in value and slope, no step for the resampling filter to ring
+    on), for at most ``n - 1`` samples, and held constant after that.
+    """
+    pad_l, pad_r = max(-a, 0), max(b - n, 0)
+    if not pad_l and not pad_r:
+        return read(a, b)
+    lo = 0 if pad_l else min(a, max(n - pad_r - 1, 0))
+    hi = n if pad_r else max(b, min(pad_l + 1, n))
+    x = read(lo, hi)
+    reflect = (min(pad_l, n - 1) if lo == 0 else 0, min(pad_r, n - 1) if hi == n else 0)
+    x = np.pad(x, ((0, 0), reflect), mode="reflect", reflect_type="odd")
+    x = np.pad(x, ((0, 0), (pad_l - reflect[0], pad_r - reflect[1])), mode="edge")
+    first = lo - pad_l  # index of x[:, 0] in the extended signal
+    return x[:, a - first : b - first]
+
+
+def _resample_span(read, n_in, up, down, o0, o1):
+    """Samples ``[o0, o1)`` of the signal ``read`` (length ``n_in``) resampled by ``up/down``.
+
+    Polyphase FIR resampling (:func:`scipy.signal.resample_poly`) of a stretch
+    of input that reaches past the filter on both sides and starts on the
+    polyphase grid, so that any span gives the same samples as resampling the
+    whole signal at once: memory is bounded by the span, not the signal.
+    """
+    if up == down == 1:
+        return read(o0, o1)
+    from scipy.signal import resample_poly
+
+    half_len = 10 * max(up, down)  # resample_poly's filter half-length (upsampled samples)
+    margin = half_len // up + 2  # input samples the filter reaches
+    q0 = o0 // up - (margin // down + 1)  # output q0 * up <-> input q0 * down
+    i0 = q0 * down
+    i1 = -(-(o1 - 1) * down // up) + margin + 1
+    seg = _read_extended(read, n_in, i0, i1)
+    out = resample_poly(seg, up, down, axis=1, padtype="constant")
+    return out[:, o0 - q0 * up : o1 - q0 * up]
+
+
+def _windows(n_samples, n_times):
+    """Window starts with 50% overlap covering ``n_samples`` (padded at the end)."""
+    if n_samples <= n_times:
+        return [0]
+    hop = n_times // 2
+    starts = list(range(0, n_samples - n_times + 1, hop))
+    if starts[-1] + n_times < n_samples:
+        starts.append(n_samples - n_times)
+    return starts
+
+
+class _Setup:
+    """What applying the network to one data set needs (channels, operators)."""
+
+    def __init__(self, model, sfreq, subject, picks, ch_names, ch_pos, proj, region_gain):
+        self.model, self.sfreq, self.subject = model, float(sfreq), subject
+        self.picks, self.ch_names, self.ch_pos = picks, ch_names, ch_pos
+        self.proj, self.region_gain = proj, region_gain
+        self._kernel = None
+
+    def make_stc(self, regions, tmin, *, lazy):
+        """SourceEstimate of region time courses.
+
+        ``lazy``: the delayed ``(kernel, data)`` form of mne.SourceEstimate: the
+        (n_sources, n_times) array is only computed when ``stc.data`` is used
+        (``stc.crop`` first keeps it small); the one-hot kernel is shared by the
+        estimates of one call.
+        """
+        if lazy:
+            if self._kernel is None:
+                self._kernel = self.model.parcellation.region_matrix().toarray()
+            data = (self._kernel, regions)
+        else:
+            data = self.model.to_sources(regions)
+        return mne.SourceEstimate(data, self.model.vertices, tmin=tmin, tstep=1 / self.sfreq,
+                                  subject=self.subject, verbose=False)  # fmt: skip
+
+
+def _scan(blocks, names):
+    """Per-channel finiteness, peak-to-peak and all-zero over the data blocks."""
+    finite = np.ones(len(names), bool)
+    lo = np.full(len(names), np.inf)
+    hi = np.full(len(names), -np.inf)
+    n_samples = 0
+    for block in blocks:
+        n_samples += block.shape[1]
+        ok = np.isfinite(block)
+        finite &= ok.all(axis=1)
+        block = np.where(ok, block, 0.0)
+        lo = np.minimum(lo, block.min(axis=1))
+        hi = np.maximum(hi, block.max(axis=1))
+    bad = [n for n, f in zip(names, finite) if not f]
+    if bad:
+        raise ValueError(
+            f"The data of channel(s) {', '.join(bad)} contain NaN or infinite values. "
+            "Mark them as bad (info['bads']) or interpolate them "
+            "(interpolate_bads) first."
+        )
+    ptp = hi - lo
+    zero = (lo == 0) & (hi == 0)
+    return ptp, zero, n_samples
+
+
+def _flat_channels(names, ptp, zero):
+    """Names of the flat channels to leave out (the recording reference is kept)."""
+    flat = ptp <= FLAT_RATIO * np.median(ptp)
+    flat_names = [n for n, f in zip(names, flat) if f]
+    zero_names = [n for n, z in zip(names, zero) if z]
+    if len(zero_names) == 1 and len(flat_names) >= 1 and zero_names[0] in flat_names:
+        logger.info(f"Keeping {zero_names[0]}, zero throughout: the recording reference.")
+        flat_names.remove(zero_names[0])
+    return flat_names
+
+
+def _projector(projs, ch_names):
+    """Average reference plus the data's projectors, on these channels.
+
+    The span of a constant vector and of every projection vector restricted to
+    ``ch_names`` (MNE's own restriction rule), projected out:
+    ``I - U @ U.T``. Average-reference projectors of the data are then
+    redundant, other projectors (SSP/ICA-derived artifact vectors) are applied.
+    """
+    n = len(ch_names)
+    index = {name: k for k, name in enumerate(ch_names)}
+    vecs = [np.full(n, 1 / np.sqrt(n))]
+    for proj in projs:
+        cols = [(index[name], c) for c, name in enumerate(proj["data"]["col_names"])
+                if name in index]  # fmt: skip
+        if not cols:
+            continue
+        rows, sel = map(list, zip(*cols))
+        for vector in np.atleast_2d(proj["data"]["data"]):
+            v = np.zeros(n)
+            v[rows] = vector[sel]
+            norm = np.linalg.norm(v)
+            if norm > 0:
+                vecs.append(v / norm)
+    U, S, _ = np.linalg.svd(np.array(vecs).T, full_matrices=False)
+    U = U[:, S / S[0] > 1e-2]  # MNE's make_projector threshold
+    if len(vecs) > 1:
+        logger.info(f"Projecting out {U.shape[1] - 1} projection vector(s) and the average")
+    return np.eye(n) - U @ U.T
+
+
+def _positions(info, picks, forward, ch_names):
+    pos = np.array([info["chs"][p]["loc"][:3] for p in picks], float)
+    valid = np.all(np.isfinite(pos), axis=1) & np.any(pos != 0, axis=1)
+    if valid.all():
+        return pos
+    fwd_chs = {ch["ch_name"]: ch["loc"][:3] for ch in forward["info"]["chs"]}
+    pos = np.array([fwd_chs[name] for name in ch_names], float)
+    if not (np.all(np.isfinite(pos)) and np.all(np.any(pos != 0, axis=1))):
+        raise ValueError("The EEG channels have no positions; set a montage (inst.set_montage).")
+    logger.info("The data have no channel positions; using the forward's.")
+    return pos
+
+
+def _prepare(info, forward, model, noise_cov, pick_ori, scan):
+    """Check the inputs and pick the channels the network uses.
+
+    Parameters
+    ----------
+    info : mne.Info
+        Of the data.
+    scan : callable
+        ``scan(picks)`` -> iterable of 2-D arrays (channels ``picks`` x samples)
+        covering all the data to be processed (to find NaN and flat channels).
+
+    Returns
+    -------
+    setup : _Setup
+    """
+    from ..simulation.synthesis import fixed_orientation_gain
+
+    _check_common(forward, noise_cov, pick_ori)
+    eeg = mne.pick_types(info, meg=False, eeg=True, exclude=[])
+    if len(eeg) == 0:
+        types = ", ".join(info.get_channel_types(unique=True)) or "none"
+        raise ValueError(
+            f"The data have no EEG channels (channel types: {types}). BrainForge "
+            "estimates sources from EEG; MEG is not supported."
+        )
+    model = _load_model(model)
+    _check_source_space(model, forward)
+    fixed = forward
+    if forward["source_ori"] != mne.io.constants.FIFF.FIFFV_MNE_FIXED_ORI:
+        fixed = mne.convert_forward_solution(
+            forward, surf_ori=True, force_fixed=True, verbose=False
+        )
+    gain, fwd_names = fixed_orientation_gain(fixed)
+    eeg_names = {info["ch_names"][p] for p in eeg}
+    bads = set(info["bads"])
+    candidates = [n for n in fwd_names if n in eeg_names and n not in bads]
+    missing = [n for n in fwd_names if n not in eeg_names or n in bads]
+    ignored = sorted(eeg_names - set(fwd_names) - bads)
+    if missing:
+        logger.info(f"{len(missing)} forward channel(s) not used (bad or not in the data): "
+                    f"{', '.join(missing)}")  # fmt: skip
+    if ignored:
+        logger.info(f"{len(ignored)} EEG channel(s) not in the forward ignored: "
+                    f"{', '.join(ignored)}")  # fmt: skip
+    if candidates:
+        picks = [info["ch_names"].index(n) for n in candidates]
+        ptp, zero, n_scanned = _scan(scan(picks), candidates)
+        flat = _flat_channels(candidates, ptp, zero) if n_scanned > 1 else []
+        if flat:
+            warn(f"Leaving out {len(flat)} flat EEG channel(s) (no signal): {', '.join(flat)}. "
+                 "Mark them as bad (info['bads']) to silence this warning.")  # fmt: skip
+            candidates = [n for n in candidates if n not in flat]
+    if len(candidates) < MIN_CHANNELS:
+        raise ValueError(
+            f"Only {len(candidates)} good, non-flat EEG channels are both in the data and "
+            f"in the forward; BrainForge needs at least {MIN_CHANNELS} (check channel "
+            "names, info['bads'] and that the forward was made for this montage)."
+        )
+    picks = [info["ch_names"].index(n) for n in candidates]
+    proj = _projector(info["projs"], candidates)
+    rows = [fwd_names.index(n) for n in candidates]
+    region_matrix = model.parcellation.region_matrix()
+    region_gain = proj @ np.asarray((region_matrix.T @ gain[rows].T).T)
+    ch_pos = _positions(info, picks, forward, candidates)
+    logger.info(f"BrainForge inverse: {len(candidates)} EEG channels, average reference")
+    return _Setup(model, info["sfreq"], forward["src"]._subject, picks, candidates, ch_pos,
+                  proj, region_gain)  # fmt: skip
+
+
+def _estimate_regions(setup, read, n_samples):
+    """Region time courses of one 2-D block of data.
+
+    Parameters
+    ----------
+    setup : _Setup
+        From :func:`_prepare`.
+    read : callable
+        ``read(a, b)`` -> samples ``[a, b)`` of the channels ``setup.picks``
+        (shape ``(n_channels, b - a)``, ``0 <= a < b <= n_samples``).
+    n_samples : int
+        Length of the data.
+
+    Returns
+    -------
+    regions : ndarray, shape (n_regions, n_samples)
+        Dipole moments (A·m) of the regions at the data's sampling rate.
+
+    Notes
+    -----
+    The data (projected, average-referenced) are resampled to the network's
+    rate span by span, cut into half-overlapping windows that go through the
+    network :data:`BATCH_WINDOWS` at a time, each window's output scaled by
+    the least-squares fit of its forward projection to the window's data and
+    overlap-added with a Hann taper into one (n_regions, n) array, which is
+    resampled back block by block. Memory: that array and the output; the data
+    are never held whole.
+    """
+    from tqdm.auto import tqdm
+
+    model = setup.model
+    n_times = model.n_times
+    up, down = _ratio(setup.sfreq, model.sfreq)
+    n_model = -(-n_samples * up // down)
+
+    def read_projected(a, b):
+        return setup.proj @ np.asarray(read(a, b), float)
+
+    starts = _windows(n_model, n_times)
+    length = max(n_model, n_times)
+    n_ch, n_regions = setup.region_gain.shape
+    regions = np.zeros((n_regions, length))
+    weight = np.zeros(length)
+    taper = np.hanning(n_times + 2)[1:-1]
+    quiet = len(starts) < PROGRESS_MIN_WINDOWS or logger.level > logging.INFO
+    bar = tqdm(total=len(starts), desc="BrainForge windows", unit="window", leave=False,
+               disable=quiet)  # fmt: skip
+    try:
+        for k in range(0, len(starts), BATCH_WINDOWS):
+            batch = starts[k : k + BATCH_WINDOWS]
+            first, last = batch[0], min(batch[-1] + n_times, n_model)
+            span = _resample_span(read_projected, n_samples, up, down, first, last)
+            windows = np.zeros((len(batch), n_ch, n_times))
+            for w, start in enumerate(batch):
+                chunk = span[:, start - first : start - first + n_times]
+                windows[w, :, : chunk.shape[1]] = chunk
+            pred = model.predict_regions(windows, setup.ch_pos).astype(np.float64)
+            # absolute scale: least-squares fit of each window's prediction to its data
+            projected = setup.region_gain @ pred  # (windows, channels, times)
+            alpha = np.sum(projected * windows, axis=(1, 2)) / np.maximum(
+                np.sum(projected**2, axis=(1, 2)), 1e-300
+            )
+            for w, start in enumerate(batch):
+                regions[:, start : start + n_times] += (alpha[w] * taper) * pred[w]
+                weight[start : start + n_times] += taper
+            bar.update(len(batch))
+    finally:
+        bar.close()
+    regions = regions[:, :n_model]
+    regions /= np.maximum(weight[:n_model], 1e-12)
+    if (up, down) == (1, 1):
+        return regions[:, :n_samples]
+    out = np.empty((n_regions, n_samples))
+    for a in range(0, n_samples, CHUNK_SAMPLES):
+        b = min(a + CHUNK_SAMPLES, n_samples)
+        out[:, a:b] = _resample_span(lambda i, j: regions[:, i:j], n_model, down, up, a, b)
+    return out
+
+
+def _check_start_stop(start, stop, n_times):
+    start = 0 if start is None else operator.index(start)
+    stop = n_times if stop is None else operator.index(stop)
+    if start < 0 or stop < 0:
+        raise ValueError(f"start and stop must be >= 0 (samples), got {start} and {stop}.")
+    stop = min(stop, n_times)
+    if start >= stop:
+        raise ValueError(f"start ({start}) must be smaller than stop ({stop}, at most "
+                         f"the {n_times} samples of the data).")  # fmt: skip
+    return start, stop
