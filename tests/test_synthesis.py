@@ -74,6 +74,23 @@ def test_channel_subsets_and_reference(simulator):
     assert min(counts) >= 16 and max(counts) <= 64 and len(set(counts)) > 5
 
 
+def test_spread_channel_subsets_cover_the_head(simulator):
+    """Half the subsets are spread like a real small cap, half are random."""
+    rng = np.random.default_rng(0)
+    pos = simulator.ch_pos
+    gaps = []
+    for _ in range(200):
+        kept = pos[simulator._channel_subset(16, rng)]
+        assert len(kept) == 16
+        dist = np.linalg.norm(kept[:, None] - kept[None], axis=-1) + np.eye(16)
+        gaps.append(dist.min())  # closest pair: large when the subset is spread
+    gaps = np.sort(gaps)
+    # random subsets of 64 channels nearly always hold two neighbours (< 3 cm);
+    # spread ones never do
+    assert np.mean(gaps < 0.03) == pytest.approx(0.5, abs=0.12)
+    assert gaps[-60:].min() > 0.04
+
+
 def test_dataset_reproducible_and_worker_safe(simulator):
     data = SyntheticEEGDataset(simulator, n_samples=8, seed=5)
     first = [item["eeg"] for item in data]

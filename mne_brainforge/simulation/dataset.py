@@ -133,6 +133,28 @@ class EEGSimulator:
         out[lo:hi] = spike[lo - start : hi - start]
         return out
 
+    def _channel_subset(self, n_keep, rng):
+        """Mask of ``n_keep`` channels: half the draws evenly spread, half at random.
+
+        Real caps with few channels cover the head evenly, which uniform random
+        subsets of a dense montage rarely do; random subsets stand for bad or
+        missing channels. Spread subsets are farthest-point samples from a
+        random first channel, with positions jittered so they vary.
+        """
+        n_ch = len(self.ch_names)
+        mask = np.zeros(n_ch, bool)
+        if n_keep >= n_ch or rng.random() < 0.5:
+            mask[rng.choice(n_ch, n_keep, replace=False)] = True
+            return mask
+        pos = self.ch_pos + rng.normal(0, 0.005, self.ch_pos.shape)
+        chosen = [rng.integers(n_ch)]
+        dist = np.linalg.norm(pos - pos[chosen[0]], axis=1)
+        for _ in range(n_keep - 1):
+            chosen.append(int(np.argmax(dist)))
+            dist = np.minimum(dist, np.linalg.norm(pos - pos[chosen[-1]], axis=1))
+        mask[chosen] = True
+        return mask
+
     def _brain_noise(self, rng):
         """Background activity of random cortical sources (spatially coloured)."""
         sources = rng.choice(self.gain.shape[1], _N_NOISE_SOURCES, replace=False)
@@ -186,8 +208,7 @@ class EEGSimulator:
 
         n_ch = len(self.ch_names)
         n_keep = rng.integers(self.n_channels_range[0], self.n_channels_range[1] + 1)
-        mask = np.zeros(n_ch, bool)
-        mask[rng.choice(n_ch, n_keep, replace=False)] = True
+        mask = self._channel_subset(n_keep, rng)
         perturbed = clean * (1 + self.gain_sigma * rng.standard_normal((n_ch, 1)))
 
         if snr_db == "random":
