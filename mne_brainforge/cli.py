@@ -12,18 +12,12 @@ from . import __version__
 
 def _montage_info(montage):
     """An Info from a standard montage name or a montage file."""
-    if montage in mne.channels.get_builtin_montages():
-        mon = mne.channels.make_standard_montage(montage)
-    elif Path(montage).is_file():
-        mon = mne.channels.read_custom_montage(montage)
-    else:
-        raise SystemExit(
-            f"--montage {montage!r} is neither an MNE standard montage "
-            f"({', '.join(mne.channels.get_builtin_montages()[:6])}, ...) nor a file."
-        )
-    info = mne.create_info(mon.ch_names, 1000.0, "eeg")
-    info.set_montage(mon)
-    return info
+    from .demo import montage_info
+
+    try:
+        return montage_info(montage, 1000.0)
+    except ValueError as err:
+        raise SystemExit(f"--{err}") from None
 
 
 def _cmd_head(args):
@@ -43,8 +37,19 @@ def _cmd_head(args):
 def _cmd_demo(args):
     from .demo import run_demo
 
-    for key, path in run_demo(args.out_dir, montage=args.montage).items():
-        print(f"{key}: {path}")
+    try:
+        outputs = run_demo(
+            args.out_dir, montage=args.montage, model=args.model, n_sources=args.n_sources,
+            n_trials=args.n_trials, snr_db=args.snr, seed=args.seed, figures=not args.no_figures,
+            head_figures=not args.no_head_figures,
+            command="brainforge " + " ".join(sys.argv[1:]),
+        )  # fmt: skip
+    except ValueError as err:  # e.g. no pretrained weights registered, unknown montage
+        raise SystemExit(f"brainforge demo: {err}") from None
+    print(outputs["results"].read_text())
+    print(f"Outputs in {args.out_dir}:")
+    for key, path in outputs.items():
+        print(f"  {key}: {path}")
 
 
 def _cmd_simulate(args):
@@ -78,9 +83,24 @@ def _cmd_simulate(args):
     print(f"figure: {args.out_dir / 'simulation.png'}")
 
 
+def _apply_preset(args, parser):
+    """Fill the options the command line left at their defaults from ``--preset``."""
+    from .training.presets import PRESETS
+
+    if args.preset is None:
+        return
+    if args.preset not in PRESETS:
+        raise SystemExit(f"--preset must be one of {sorted(PRESETS)}, got {args.preset!r}.")
+    for key, value in PRESETS[args.preset].items():
+        if getattr(args, key) == parser.get_default(key):
+            setattr(args, key, Path(value) if key == "checkpoint_dir" else value)
+
+
 def _cmd_train(args):
     from .head import make_fsaverage_forward
     from .training import train_model
+
+    _apply_preset(args, args.subparser)
 
     if args.forward is not None:
         fwd = mne.read_forward_solution(args.forward)
@@ -153,12 +173,28 @@ def build_parser():
     head.set_defaults(func=_cmd_head)
 
     demo = sub.add_parser(
-        "demo", help="Run the main job end to end and write its outputs.",
-        description="Build the template head, a forward model for a montage and 3D "
-        "figures (head model alignment, EEG sensitivity on the cortex).",
+        "demo", help="Run the main job end to end: BrainForge vs sLORETA/eLORETA/dSPM.",
+        description="On the offline template head: a forward model for a montage, EEG "
+        "simulated with known sources through another head model (no inverse crime) "
+        "for 1, 2 and 3 simultaneous sources, BrainForge (the pretrained model or "
+        "--model) next to sLORETA, eLORETA and dSPM; writes a metrics table "
+        "(results.md, printed), results.json, cortex figures of each case and the "
+        "forward model. No network access, no training.",
     )  # fmt: skip
     demo.add_argument("--out-dir", type=Path, default=Path("out/demo"))
-    demo.add_argument("--montage", default="biosemi64")
+    demo.add_argument("--montage", default="biosemi64",
+                      help="Standard montage name or montage file (default biosemi64).")
+    demo.add_argument("--model", default=None,
+                      help="BrainForge model file or registered weights name "
+                      "(default: the pretrained template model).")
+    demo.add_argument("--n-sources", type=int, nargs="+", default=[1, 2, 3],
+                      help="The cases: numbers of simultaneous sources (default 1 2 3).")
+    demo.add_argument("--n-trials", type=int, default=1, help="Data sets per case (default 1).")
+    demo.add_argument("--snr", type=float, default=10.0, help="SNR in dB (default 10).")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--no-figures", action="store_true", help="Skip all 3D figures.")
+    demo.add_argument("--no-head-figures", action="store_true",
+                      help="Skip the head-model alignment and sensitivity figures.")
     demo.set_defaults(func=_cmd_demo)
 
     simulate = sub.add_parser(
@@ -180,6 +216,9 @@ def build_parser():
         description="Train the CNN-Transformer on simulated data generated on the fly "
         "through a forward model (a -fwd.fif file, or the template for a montage).",
     )  # fmt: skip
+    train.add_argument("--preset", default=None,
+                       help="Named settings of a released model (mne_brainforge.training."
+                       "presets); options given on the command line override them.")
     train.add_argument("--forward", type=Path, help="EEG forward model (-fwd.fif).")
     train.add_argument("--montage", default="biosemi64",
                        help="Without --forward: the template forward for this montage.")
@@ -203,7 +242,7 @@ def build_parser():
     train.add_argument("--laplacian-weight", type=float, default=0.0)
     train.add_argument("--device", default="auto")
     train.add_argument("--seed", type=int, default=0)
-    train.set_defaults(func=_cmd_train)
+    train.set_defaults(func=_cmd_train, subparser=train)
 
     bench = sub.add_parser(
         "benchmark", help="Benchmark inverse methods on simulated EEG (no inverse crime).",
