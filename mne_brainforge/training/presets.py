@@ -11,7 +11,7 @@ PRESETS = {
     # subsets (16-128 channels) stand for any montage, 1-3 sources, 0-30 dB.
     "fsaverage-brainforge": dict(
         montage="biosemi128", n_channels=(16, 128), max_sources=3, snr=(0.0, 30.0),
-        n_regions=500, steps=4000, batch_size=16, lr=1e-3, max_time=3000.0, seed=0,
+        n_regions=500, steps=3600, batch_size=16, lr=1e-3, max_time=3000.0, seed=0,
         checkpoint_dir="out/checkpoints/fsaverage-brainforge",
     ),  # fmt: skip
     # The 64-channel model of the network issue: <= 20 minutes of CPU training.
