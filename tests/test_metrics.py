@@ -3,6 +3,7 @@
 import mne
 import numpy as np
 import pytest
+from scipy.sparse.csgraph import dijkstra
 
 from mne_brainforge.datasets import read_fsaverage_source_space
 from mne_brainforge.evaluation import metrics
@@ -94,6 +95,20 @@ def test_two_sources_hungarian_matching(setup):
     far = np.linalg.norm(pos[1500] - pos[15000]) * 1e3
     le = metrics.localization_error(_stc(data), truth, src, graph)
     assert le == pytest.approx((d1 + far) / 2)
+
+
+def test_plateau_counts_once_at_its_centre(setup):
+    """A map constant over regions (as BrainForge's) has one maximum per region."""
+    src, graph, pos = setup
+    truth = _truth(pos, [1000, 15000])
+    hops = dijkstra(graph, unweighted=True, indices=[1000, 15000], limit=4)
+    data = np.zeros_like(truth.stc.data)
+    data[hops[0] <= 3], data[hops[1] <= 3] = 1.0, 0.5  # two contiguous plateaus
+    assert np.ptp(pos[hops[0] <= 3], axis=0).max() > 0.012  # wider than min_distance
+    maxima = metrics.local_maxima(metrics.energy_map(_stc(data)), graph, pos=pos)
+    assert len(maxima) == 2
+    le = metrics.localization_error(_stc(data), truth, src, graph)
+    assert le < 3  # mm: each plateau's centre, not two points of the larger plateau
 
 
 def test_otsu_and_precision_recall(setup):

@@ -10,6 +10,7 @@ in millimetres.
 import mne
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from scipy.sparse.csgraph import connected_components
 from scipy.spatial.distance import cdist
 
 
@@ -75,8 +76,12 @@ def _check(stc, truth):
         )
 
 
-def local_maxima(values, graph, *, threshold=0.1):
+def local_maxima(values, graph, *, threshold=0.1, pos=None):
     """Sources whose value is >= all their neighbours' and >= threshold * max.
+
+    A plateau (connected sources of one maximal value, as in a map that is
+    constant over each region) is one maximum, represented by its source
+    closest to the plateau's centroid (its first source without ``pos``).
 
     Parameters
     ----------
@@ -86,6 +91,8 @@ def local_maxima(values, graph, *, threshold=0.1):
         Source adjacency (e.g. :func:`~mne_brainforge.simulation.parcellation.source_graph`).
     threshold : float
         Fraction of the global maximum below which maxima are ignored.
+    pos : ndarray, shape (n_sources, 3) | None
+        Source positions, to place each plateau's maximum at its centre.
 
     Returns
     -------
@@ -97,8 +104,19 @@ def local_maxima(values, graph, *, threshold=0.1):
     rows = np.repeat(np.arange(graph.shape[0]), np.diff(graph.indptr))
     np.maximum.at(neighbour_max, rows, values[graph.indices])
     keep = (values >= neighbour_max) & (values >= threshold * values.max()) & (values > 0)
-    maxima = np.flatnonzero(keep)
-    return maxima[np.argsort(values[maxima])[::-1]]
+    candidates = np.flatnonzero(keep)
+    # neighbouring candidates are equal (each is >= the other): same plateau
+    sub = graph[candidates][:, candidates]
+    n_plateaus, plateau = connected_components(sub, directed=False)
+    maxima = np.empty(n_plateaus, int)
+    for k in range(n_plateaus):
+        members = candidates[plateau == k]
+        if pos is None or len(members) == 1:
+            maxima[k] = members[0]
+        else:
+            centre = pos[members].mean(axis=0)
+            maxima[k] = members[np.argmin(np.linalg.norm(pos[members] - centre, axis=1))]
+    return maxima[np.argsort(values[maxima], kind="stable")[::-1]]
 
 
 def _distinct(maxima, pos, n, min_distance):
@@ -117,8 +135,8 @@ def localization_error(stc, truth, src, graph, *, threshold=0.1, min_distance=0.
 
     The estimated maxima are the local maxima of the energy map (above
     ``threshold`` times its maximum, at most as many as there are true
-    sources, largest first, each at least ``min_distance`` from a larger one so
-    that a plateau counts once). True patch centres and estimated maxima are paired
+    sources, largest first, each at least ``min_distance`` from a larger one; a
+    plateau counts once, at its centre). True patch centres and estimated maxima are paired
     by the Hungarian algorithm minimising the total distance; a true source
     left without a maximum counts the distance to the nearest maximum. With one
     source this is the classic distance from the true source to the global
@@ -146,7 +164,7 @@ def localization_error(stc, truth, src, graph, *, threshold=0.1, min_distance=0.
     """
     _check(stc, truth)
     pos = source_positions(src, truth.stc)
-    maxima = local_maxima(energy_map(stc), graph, threshold=threshold)
+    maxima = local_maxima(energy_map(stc), graph, threshold=threshold, pos=pos)
     maxima = _distinct(maxima, pos, truth.n_sources, min_distance)
     if len(maxima) == 0:
         return np.nan
