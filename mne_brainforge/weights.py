@@ -2,9 +2,10 @@
 
 Each released model file has an immutable :class:`WeightsEntry` (file name, SHA-256,
 size and metadata) in the JSON registry shipped with the package
-(``mne_brainforge/weights_registry.json``). :func:`fetch_weights` finds or downloads
-the file and checks it against the registered hash; :func:`load_pretrained` also
-loads it. See ``weights/README.md`` for how to add a release.
+(``mne_brainforge/weights_registry.json``). :func:`~mne_brainforge.fetch_weights`
+finds or downloads the file and checks it against the registered hash;
+:func:`~mne_brainforge.load_pretrained` also loads it. See ``weights/README.md``
+for how to add a release.
 """
 
 import hashlib
@@ -83,7 +84,8 @@ def list_weights():
     Returns
     -------
     names : list of str
-        Names accepted by :func:`fetch_weights` and :func:`load_pretrained`.
+        Names accepted by :func:`~mne_brainforge.fetch_weights` and
+        :func:`~mne_brainforge.load_pretrained`.
     """
     return sorted(_read_registry())
 
@@ -94,7 +96,7 @@ def get_weights_entry(name=DEFAULT_WEIGHTS):
     Parameters
     ----------
     name : str
-        Name of the weights (see :func:`list_weights`).
+        Name of the weights (see :func:`~mne_brainforge.list_weights`).
 
     Returns
     -------
@@ -176,7 +178,7 @@ def fetch_weights(name=DEFAULT_WEIGHTS, *, path=None, download=True, verbose=Non
     Parameters
     ----------
     name : str
-        Name of the weights (see :func:`list_weights`).
+        Name of the weights (see :func:`~mne_brainforge.list_weights`).
     path : path-like | None
         A model file to use (checked, no network), or a folder to use as the cache.
     download : bool
@@ -250,15 +252,15 @@ def _download(entry, cache_dir):
 @verbose
 def load_pretrained(name=DEFAULT_WEIGHTS, *, path=None, download=True, device="cpu",
                     verbose=None):  # fmt: skip
-    """Load a pretrained BrainForge model (see :func:`fetch_weights`).
+    """Load a pretrained BrainForge model (see :func:`~mne_brainforge.fetch_weights`).
 
     Parameters
     ----------
     name : str
-        Name of the weights (see :func:`list_weights`).
+        Name of the weights (see :func:`~mne_brainforge.list_weights`).
     path : path-like | None
         A model file to use, or a folder to use as the cache (see
-        :func:`fetch_weights`).
+        :func:`~mne_brainforge.fetch_weights`).
     download : bool
         Download the file if it is not found.
     device : str

@@ -88,7 +88,7 @@ def local_maxima(values, graph, *, threshold=0.1, pos=None):
     values : ndarray, shape (n_sources,)
         Non-negative map.
     graph : scipy.sparse matrix, shape (n_sources, n_sources)
-        Source adjacency (e.g. :func:`~mne_brainforge.simulation.parcellation.source_graph`).
+        Source adjacency (e.g. :func:`~mne_brainforge.simulation.source_graph`).
     threshold : float
         Fraction of the global maximum below which maxima are ignored.
     pos : ndarray, shape (n_sources, 3) | None

@@ -100,7 +100,7 @@ class BrainForgeNet(nn.Module):
 
     ``forward(eeg, topo)``: ``eeg`` (B, C, T) and ``topo`` (B, H*W, C) or
     (H*W, C), the interpolation matrix of each sample's montage
-    (:func:`~mne_brainforge.nn.topomap.topomap_matrix`) -> (B, R, T).
+    (:func:`~mne_brainforge.nn.topomap_matrix`) -> (B, R, T).
 
     Parameters
     ----------

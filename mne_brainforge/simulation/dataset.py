@@ -63,7 +63,8 @@ class EEGSimulator:
     snr_range : tuple of float
         SNR range in dB, drawn uniformly; None for noise-free data.
     noise_kinds : tuple of str
-        Noise models drawn from, uniformly (see :func:`~.synthesis.make_noise`).
+        Noise models drawn from, uniformly (see
+        :func:`~mne_brainforge.simulation.make_noise`).
     n_channels_range : tuple of int
         Range of the number of channels kept (clipped to the montage).
     gain_sigma : float
@@ -72,7 +73,9 @@ class EEGSimulator:
         Range of each source's amplitude factor (log-uniform).
     line_freq : float
         Power-line frequency for ``'line'`` noise.
-    %(verbose)s
+    verbose : bool | str | int | None
+        Control verbosity of the logging output (see :func:`mne.verbose`);
+        None for the default level.
     """
 
     @verbose

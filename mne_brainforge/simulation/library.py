@@ -478,9 +478,9 @@ def build_waveform_library(
     :func:`~mne_brainforge.simulation.neural_mass.simulate_many`), with that
     region hyperexcitable. In each simulation the isolated spikes of the target
     region are extracted
-    (:func:`~mne_brainforge.simulation.spikes.extract_spikes`) and
+    (:func:`~mne_brainforge.simulation.extract_spikes`) and
     ``n_background`` spike-free background segments are drawn from all regions
-    (:func:`~mne_brainforge.simulation.spikes.extract_background`). With the
+    (:func:`~mne_brainforge.simulation.extract_background`). With the
     defaults (76 regions x 4 settings x 10 s of simulated time) this takes
     about 5 minutes with two processes (about 1.2 s of CPU per simulation, 0.1 s
     of extraction) and gives about 1700 isolated spikes from all 76 regions and
@@ -492,7 +492,7 @@ def build_waveform_library(
         Target regions (default: all regions of the connectome).
     settings : sequence of (float, float)
         The ``(mu, noise)`` settings, see
-        :func:`~mne_brainforge.simulation.neural_mass.simulate_jansen_rit`.
+        :func:`~mne_brainforge.simulation.simulate_jansen_rit`.
     duration : float
         Simulated time per simulation in seconds, transient included.
     dt : float
@@ -502,9 +502,9 @@ def build_waveform_library(
         resampled with an anti-aliasing polyphase filter).
     connectivity : str
         The tvb-data connectome (see
-        :func:`~mne_brainforge.simulation.neural_mass.load_connectivity`).
+        :func:`~mne_brainforge.simulation.load_connectivity`).
     coupling_strength, a_target, a_other : float
-        See :func:`~mne_brainforge.simulation.neural_mass.simulate_jansen_rit`.
+        See :func:`~mne_brainforge.simulation.simulate_jansen_rit`.
     transient : float
         Initial part of each simulation to discard, in seconds.
     window : tuple of float
@@ -513,12 +513,12 @@ def build_waveform_library(
         0.15 s before the peak and the slow wave that ends about 0.25 s after.
     threshold, isolation, min_distance : float
         Spike detection parameters, see
-        :func:`~mne_brainforge.simulation.spikes.extract_spikes`.
+        :func:`~mne_brainforge.simulation.extract_spikes`.
     background_length : float
         Length of the background segments in seconds.
     background_threshold : float
         ``threshold`` of
-        :func:`~mne_brainforge.simulation.spikes.extract_background`.
+        :func:`~mne_brainforge.simulation.extract_background`.
     n_background : int
         Background segments drawn from each simulation.
     n_jobs : int

@@ -230,7 +230,7 @@ def grow_patch(
     ----------
     parcellation : Parcellation
         The regions (see
-        :func:`~mne_brainforge.simulation.parcellation.parcellate_source_space`).
+        :func:`~mne_brainforge.simulation.parcellate_source_space`).
     seed_region : int
         The region to grow from; its centre is the patch centre.
     extent : int | tuple of int | None

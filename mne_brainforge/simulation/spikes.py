@@ -180,7 +180,7 @@ def extract_spikes(
     ----------
     signals : array, shape (n_regions, n_times)
         The region signals (e.g. from
-        :func:`~mne_brainforge.simulation.neural_mass.simulate_jansen_rit`).
+        :func:`~mne_brainforge.simulation.simulate_jansen_rit`).
     sfreq : float
         Their sampling rate in Hz.
     target : int

@@ -68,11 +68,11 @@ def train_model(
 ):  # fmt: skip
     """Train a BrainForge network for a forward model on simulated data.
 
-    Training data are generated on the fly (:class:`~mne_brainforge.simulation.
-    dataset.EEGSimulator`): TVB spikes on random patches, random channel
-    subsets, noise models and SNRs. Progress is shown with tqdm (loss,
-    samples/s); a held-out simulated set is evaluated every ``val_every`` steps
-    with the benchmark metrics; the best model is kept.
+    Training data are generated on the fly
+    (:class:`~mne_brainforge.simulation.EEGSimulator`): TVB spikes on random
+    patches, random channel subsets, noise models and SNRs. Progress is shown
+    with tqdm (loss, samples/s); a held-out simulated set is evaluated every
+    ``val_every`` steps with the benchmark metrics; the best model is kept.
 
     Parameters
     ----------
@@ -81,7 +81,7 @@ def train_model(
         converted to cortex-normal).
     library : WaveformLibrary | None
         Source waveforms; None uses the cached default
-        (:func:`~mne_brainforge.simulation.library.fetch_waveform_library`).
+        (:func:`~mne_brainforge.simulation.fetch_waveform_library`).
         Every tenth spike is held out for the benchmark.
     n_regions : int
         Number of output regions (ignored if ``parcellation`` is given).
@@ -98,7 +98,7 @@ def train_model(
     topomap_size : int
         Scalp-map grid size.
     topomap_method : str
-        Interpolation (see :func:`~mne_brainforge.nn.topomap.topomap_matrix`).
+        Interpolation (see :func:`~mne_brainforge.nn.topomap_matrix`).
     net_kwargs : dict | None
         Extra arguments of :class:`~mne_brainforge.nn.model.BrainForgeNet`
         (e.g. ``spatial='mlp'`` or ``temporal='none'`` for ablations).
