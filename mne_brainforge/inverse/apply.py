@@ -148,7 +148,8 @@ def apply_brainforge_inverse_raw(raw, forward, model=None, noise_cov=None, *, st
         at the data's sampling rate, in the delayed ``(kernel, data)`` form
         that :class:`mne.SourceEstimate` supports: the region time courses and
         the one-hot region -> source kernel; ``stc.data`` (or any method that
-        needs it) forms the full array on first use.
+        needs it, ``print(stc)`` included: MNE's summary reports the data
+        size) forms the full array on first use.
 
     See Also
     --------
@@ -164,8 +165,11 @@ def apply_brainforge_inverse_raw(raw, forward, model=None, noise_cov=None, *, st
     windows at a time, never the whole data, so hours of data are fine. The
     full source array (n_sources x n_samples: about 20484 x 8 bytes per
     sample on fsaverage: 2.5 GB per minute at 250 Hz) is only formed when
-    ``stc.data`` is accessed; crop first (``stc.crop``), or use ``start`` and
-    ``stop``. Annotations (``BAD_`` segments) are not treated specially.
+    ``stc.data`` is accessed; use ``start`` and ``stop`` to estimate a segment
+    (:meth:`mne.SourceEstimate.crop` of an estimate in this form leaves
+    ``stc.times`` at the uncropped length, in MNE-Python 1.13 at least, so that
+    e.g. plotting fails). Annotations (``BAD_`` segments) are not treated
+    specially.
     """
     hint = ("mne.io.BaseRaw (for Epochs use apply_brainforge_inverse_epochs, for Evoked "
             "apply_brainforge_inverse)")  # fmt: skip

@@ -205,7 +205,8 @@ def train_model(
             state["step"] += 1
             elapsed = time.perf_counter() - t_start
             bar.set_postfix(loss=f"{loss.item():.4g}",
-                            samples_s=f"{(bar.n + 1 - bar.initial) * batch_size / elapsed:.0f}")  # fmt: skip
+                            samples_s=f"{(bar.n + 1 - bar.initial) * batch_size / elapsed:.0f}",
+                            refresh=False)  # fmt: skip
             bar.update()
             if state["step"] % val_every == 0 or state["step"] == steps:
                 _validate(model, val_set, criterion, evaluator, state, device)
