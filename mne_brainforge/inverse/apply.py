@@ -14,6 +14,27 @@ from mne.utils import logger, verbose
 from . import _core
 from ._core import _check_start_stop, _estimate_regions, _prepare
 
+_COMMON_PARAMS = """\
+    forward : mne.Forward
+        EEG forward model on the source space the model was trained for (e.g.
+        :func:`mne_brainforge.make_fsaverage_forward`). Free orientation is
+        converted to cortex-normal.
+    model : None | str | path-like | BrainForgeModel
+        The network: None for the default pretrained model
+        (:func:`mne_brainforge.load_pretrained`), the name of registered
+        pretrained weights (:func:`mne_brainforge.list_weights`), the path of
+        a model file (:meth:`BrainForgeModel.save
+        <mne_brainforge.nn.BrainForgeModel.save>`), or a model (e.g. from
+        :func:`mne_brainforge.training.train_model`).
+    noise_cov : mne.Covariance | None
+        Accepted for drop-in compatibility with
+        :func:`mne.minimum_norm.apply_inverse` workflows; the network does not
+        use it (it was trained across noise models and SNRs).
+    pick_ori : None | 'normal'
+        Both give the signed cortex-normal estimate (the network estimates
+        fixed-orientation sources).
+"""
+
 _COMMON_NOTES = """\
     The network was trained on average-referenced EEG, so the data are always
     average-referenced internally (on a copy) over the channels used: the
@@ -39,8 +60,9 @@ _COMMON_NOTES = """\
 
 
 def _common_notes(func):
-    """Put the notes all three functions share where the docstring says so."""
-    func.__doc__ = func.__doc__.replace("    {common_notes}\n", _COMMON_NOTES)
+    """Put the parameters and notes all three functions share where the docstring says so."""
+    func.__doc__ = (func.__doc__.replace("    {common_params}\n", _COMMON_PARAMS)
+                    .replace("    {common_notes}\n", _COMMON_NOTES))  # fmt: skip
     return func
 
 
@@ -59,24 +81,7 @@ def apply_brainforge_inverse(evoked, forward, model=None, noise_cov=None, *, pic
     ----------
     evoked : mne.Evoked
         EEG data with channel positions (a montage).
-    forward : mne.Forward
-        EEG forward model on the source space the model was trained for (e.g.
-        :func:`mne_brainforge.make_fsaverage_forward`). Free orientation is
-        converted to cortex-normal.
-    model : None | str | path-like | BrainForgeModel
-        The network: None for the default pretrained model
-        (:func:`mne_brainforge.load_pretrained`), the name of registered
-        pretrained weights (:func:`mne_brainforge.list_weights`), the path of
-        a model file (:meth:`BrainForgeModel.save
-        <mne_brainforge.nn.BrainForgeModel.save>`), or a model (e.g. from
-        :func:`mne_brainforge.training.train_model`).
-    noise_cov : mne.Covariance | None
-        Accepted for drop-in compatibility with
-        :func:`mne.minimum_norm.apply_inverse` workflows; the network does not
-        use it (it was trained across noise models and SNRs).
-    pick_ori : None | 'normal'
-        Both give the signed cortex-normal estimate (the network estimates
-        fixed-orientation sources).
+    {common_params}
     return_residual : bool
         Also return the data minus what the estimate explains.
     %(verbose)s
@@ -126,19 +131,12 @@ def apply_brainforge_inverse_raw(raw, forward, model=None, noise_cov=None, *, st
     raw : mne.io.Raw
         EEG data with channel positions (a montage); preloaded or not (data on
         disk are read in chunks).
-    forward : mne.Forward
-        EEG forward model on the source space the model was trained for.
-    model : None | str | path-like | BrainForgeModel
-        The network, see :func:`apply_brainforge_inverse`.
-    noise_cov : mne.Covariance | None
-        Accepted for drop-in compatibility; not used.
+    {common_params}
     start : int | None
         First sample (index into ``raw.times``, like
         :func:`mne.minimum_norm.apply_inverse_raw`); None for the first.
     stop : int | None
         Sample after the last (exclusive); None for the end.
-    pick_ori : None | 'normal'
-        Both give the signed cortex-normal estimate.
     %(verbose)s
 
     Returns
@@ -200,14 +198,7 @@ def apply_brainforge_inverse_epochs(epochs, forward, model=None, noise_cov=None,
     ----------
     epochs : mne.Epochs
         EEG data with channel positions (a montage); preloaded or not.
-    forward : mne.Forward
-        EEG forward model on the source space the model was trained for.
-    model : None | str | path-like | BrainForgeModel
-        The network, see :func:`apply_brainforge_inverse`.
-    noise_cov : mne.Covariance | None
-        Accepted for drop-in compatibility; not used.
-    pick_ori : None | 'normal'
-        Both give the signed cortex-normal estimate.
+    {common_params}
     return_generator : bool
         Return a generator of estimates (computed one epoch at a time as it
         is consumed) instead of a list.
