@@ -391,6 +391,27 @@ def test_inputs_unmodified(tiny_model, fwd32, evoked):
     assert mne.utils.object_diff(fwd32, fwd_before) == ""
 
 
+def test_fixed_gain_cached_per_forward(fwd32, monkeypatch):
+    """The orientation conversion runs once per forward, again if its gain changed."""
+    calls = []
+    convert = mne.convert_forward_solution
+    monkeypatch.setattr(mne, "convert_forward_solution",
+                        lambda *a, **k: calls.append(1) or convert(*a, **k))  # fmt: skip
+    fwd = fwd32.copy()
+    gain, names = _core._fixed_gain(fwd)
+    again, _ = _core._fixed_gain(fwd)
+    assert again is gain and len(calls) == 1
+    fixed = convert(fwd32, surf_ori=True, force_fixed=True, verbose=False)
+    np.testing.assert_array_equal(gain, fixed["sol"]["data"][: len(names)])
+    fwd["_orig_sol"] *= 2  # modified in place (the gain MNE converts from): again
+    doubled, _ = _core._fixed_gain(fwd)
+    assert len(calls) == 2
+    np.testing.assert_allclose(doubled, 2 * gain)
+    key = id(fwd)
+    del fwd
+    assert key not in _core._FIXED_GAINS  # freed with its forward
+
+
 # ---------------------------------------------------------------------------- comparison
 
 
