@@ -16,6 +16,16 @@ def get_data_path():
     -------
     path : Path
         The data folder (not created by this function).
+
+    See Also
+    --------
+    mne_brainforge.datasets.fetch_fsaverage, mne_brainforge.fetch_weights
+
+    Examples
+    --------
+    >>> import mne_brainforge as bf
+    >>> bf.datasets.get_data_path()  # with MNE_DATA and MNE_BRAINFORGE_DATA unset
+    PosixPath('/home/user/mne_data/MNE-brainforge-data')
     """
     path = mne.get_config("MNE_BRAINFORGE_DATA")
     if path is None:

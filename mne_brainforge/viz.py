@@ -24,6 +24,18 @@ def ensure_3d_display():
     ------
     RuntimeError
         If there is no display and Xvfb is not installed.
+
+    See Also
+    --------
+    save_screenshot
+
+    Examples
+    --------
+    On a server without a display:
+
+    >>> from mne_brainforge.viz import ensure_3d_display
+    >>> ensure_3d_display()
+    >>> brain = stc.plot(subject="fsaverage", subjects_dir=subjects_dir)
     """
     global _XVFB
     if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
@@ -65,6 +77,17 @@ def save_screenshot(figure, fname):
     -------
     image : ndarray, shape (height, width, 3)
         The rendered image (uint8).
+
+    See Also
+    --------
+    ensure_3d_display
+
+    Examples
+    --------
+    >>> from mne_brainforge.viz import ensure_3d_display, save_screenshot
+    >>> ensure_3d_display()
+    >>> brain = stc.plot(subject="fsaverage", subjects_dir=subjects_dir, hemi="lh")
+    >>> image = save_screenshot(brain, "estimate.png")  # closes the Brain
     """
     import matplotlib.pyplot as plt
 
@@ -95,6 +118,26 @@ def plot_simulation(library, simulator, draw, info, subjects_dir, fname):
         Where ``fsaverage`` is (for the cortex rendering).
     fname : path-like
         Output PNG.
+
+    See Also
+    --------
+    mne_brainforge.simulation.EEGSimulator
+
+    Notes
+    -----
+    How the simulation works: :doc:`/simulation`.
+
+    Examples
+    --------
+    With ``simulator`` an :class:`~mne_brainforge.simulation.EEGSimulator` of
+    ``library``, on a forward made from ``info`` (EEG channels only):
+
+    >>> import numpy as np
+    >>> import mne_brainforge as bf
+    >>> from mne_brainforge.viz import plot_simulation
+    >>> draw = simulator.draw(np.random.default_rng(0))
+    >>> plot_simulation(library, simulator, draw, info, bf.datasets.fetch_fsaverage(),
+    ...                 "simulation.png")
     """
     import matplotlib.pyplot as plt
 

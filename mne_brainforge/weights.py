@@ -50,6 +50,19 @@ class WeightsEntry:
         What the model was trained for and how: source space, ``n_regions``,
         ``sfreq``, ``window`` (s), montage range, training command, wall time and
         hardware, validation metrics, license, ... (read-only).
+
+    See Also
+    --------
+    get_weights_entry, register_weights
+
+    Examples
+    --------
+    >>> from mne_brainforge.weights import get_weights_entry
+    >>> entry = get_weights_entry("fsaverage-brainforge")
+    >>> entry.filename
+    'fsaverage-brainforge.pt'
+    >>> entry.meta["sfreq"], entry.meta["n_regions"]
+    (100.0, 500)
     """
 
     name: str
@@ -63,7 +76,14 @@ class WeightsEntry:
 
     @property
     def url(self):
-        """Download URL (honours ``MNE_BRAINFORGE_WEIGHTS_URL``)."""
+        """Download URL (honours ``MNE_BRAINFORGE_WEIGHTS_URL``).
+
+        Examples
+        --------
+        >>> from mne_brainforge.weights import get_weights_entry
+        >>> get_weights_entry().url
+        'https://github.com/mne-tools/mne-brainforge/raw/main/weights/fsaverage-brainforge.pt'
+        """
         return _base_url() + self.filename
 
     def __repr__(self):
@@ -86,6 +106,16 @@ def list_weights():
     names : list of str
         Names accepted by :func:`~mne_brainforge.fetch_weights` and
         :func:`~mne_brainforge.load_pretrained`.
+
+    See Also
+    --------
+    mne_brainforge.weights.get_weights_entry
+
+    Examples
+    --------
+    >>> import mne_brainforge as bf
+    >>> bf.list_weights()
+    ['fsaverage-brainforge']
     """
     return sorted(_read_registry())
 
@@ -102,6 +132,13 @@ def get_weights_entry(name=DEFAULT_WEIGHTS):
     -------
     entry : WeightsEntry
         File name, SHA-256, size and metadata of the released file.
+
+    Examples
+    --------
+    >>> from mne_brainforge.weights import get_weights_entry
+    >>> entry = get_weights_entry("fsaverage-brainforge")
+    >>> entry.meta["window"]  # s
+    1.0
     """
     registry = _read_registry()
     if name not in registry:
@@ -189,6 +226,21 @@ def fetch_weights(name=DEFAULT_WEIGHTS, *, path=None, download=True, verbose=Non
     -------
     fname : Path
         The verified model file.
+
+    See Also
+    --------
+    load_pretrained, list_weights
+
+    Examples
+    --------
+    >>> import mne_brainforge as bf
+    >>> fname = bf.fetch_weights("fsaverage-brainforge")
+    >>> fname.name
+    'fsaverage-brainforge.pt'
+
+    Offline, with a file downloaded by hand (checked, no network access):
+
+    >>> fname = bf.fetch_weights(path="~/Downloads/fsaverage-brainforge.pt")
     """
     entry = get_weights_entry(name)
     cache_dir = _cache_dir()
@@ -271,6 +323,22 @@ def load_pretrained(name=DEFAULT_WEIGHTS, *, path=None, download=True, device="c
     -------
     model : BrainForgeModel
         The pretrained model.
+
+    See Also
+    --------
+    fetch_weights, mne_brainforge.nn.BrainForgeModel.load
+
+    Notes
+    -----
+    See the tutorial :ref:`sphx_glr_auto_tutorials_00_quickstart.py`.
+
+    Examples
+    --------
+    >>> import mne_brainforge as bf
+    >>> model = bf.load_pretrained()
+    >>> model.sfreq, model.n_times
+    (100.0, 100)
+    >>> labels = model.parcellation.to_labels()  # the 500 regions, as mne.Label
     """
     from .nn import BrainForgeModel
 
@@ -296,6 +364,17 @@ def make_weights_entry(fname, name, **meta):
     -------
     entry : dict
         The fields of :class:`WeightsEntry` (JSON-able).
+
+    See Also
+    --------
+    register_weights
+
+    Examples
+    --------
+    >>> from mne_brainforge.weights import make_weights_entry
+    >>> entry = make_weights_entry("my-model.pt", "my-model", license="BSD-3-Clause")
+    >>> sorted(entry)
+    ['filename', 'meta', 'name', 'sha256', 'size']
     """
     from .nn import BrainForgeModel
 
@@ -331,6 +410,20 @@ def register_weights(fname, name, *, registry=None, **meta):
     -------
     entry : WeightsEntry
         The new entry.
+
+    Notes
+    -----
+    See ``weights/README.md`` for how to add a release.
+
+    Examples
+    --------
+    Register a model in a registry file of one's own (the default, ``registry=None``,
+    writes to the registry shipped with the package):
+
+    >>> from mne_brainforge.weights import register_weights
+    >>> entry = register_weights("my-model.pt", "my-model", registry="registry.json")
+    >>> entry.name
+    'my-model'
     """
     registry = Path(registry if registry is not None else REGISTRY_PATH)
     entries = _read_registry(registry)

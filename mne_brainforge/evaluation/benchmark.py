@@ -57,6 +57,23 @@ class MNEInverse:
         Assumed amplitude SNR: ``lambda2 = 1 / snr**2`` (MNE's usual 3).
     loose : float
         Orientation looseness (0 = fixed, cortex-normal dipoles).
+
+    See Also
+    --------
+    run_benchmark, mne_brainforge.compare_inverse_methods
+
+    Notes
+    -----
+    ``'LCMV'`` is :func:`mne.beamformer.make_lcmv` (``reg=0.05``, max-power
+    orientation, unit-noise-gain weights) with the data covariance of the
+    evoked itself; ``snr`` and ``loose`` do not apply to it.
+
+    Examples
+    --------
+    >>> from mne_brainforge.evaluation.benchmark import MNEInverse
+    >>> sloreta = MNEInverse("sLORETA")
+    >>> stc = sloreta(evoked, fwd, noise_cov)  # signed, cortex-normal
+    >>> records = run_benchmark({"sLORETA": sloreta, "dSPM": MNEInverse("dSPM")})
     """
 
     def __init__(self, method, *, snr=3.0, loose=0.2):
@@ -120,10 +137,36 @@ def benchmark_waveforms(sfreq=SFREQ, *, n_each=60, library=None, seed=0):
     envelope (50-150 ms). With a waveform ``library``, its held-out spikes
     (every tenth, never used for training) are added.
 
+    Parameters
+    ----------
+    sfreq : float
+        Sampling rate (Hz) of the waveforms (0.5 s long).
+    n_each : int
+        Number of ERP-like waveforms and of oscillatory bursts.
+    library : WaveformLibrary | None
+        If given, its held-out spikes are added.
+    seed : int
+        Seed of the random waveforms.
+
     Returns
     -------
     waveforms : object
-        With ``spikes`` (n, n_times), ``sfreq`` and ``kinds`` (n,).
+        With ``spikes`` (n, n_times), ``sfreq`` and ``kinds`` (n,): what
+        :class:`~mne_brainforge.simulation.EEGSimulator` reads as a library.
+
+    See Also
+    --------
+    run_benchmark
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mne_brainforge.evaluation.benchmark import benchmark_waveforms
+    >>> waveforms = benchmark_waveforms(250.0, n_each=10)
+    >>> waveforms.spikes.shape  # 10 ERP-like, 10 bursts, 0.5 s at 250 Hz
+    (20, 125)
+    >>> np.unique(waveforms.kinds)
+    array(['burst', 'erp'], dtype='<U5')
     """
     rng = np.random.default_rng(seed)
     t = np.arange(0, 0.5, 1 / sfreq)
@@ -154,14 +197,61 @@ def benchmark_waveforms(sfreq=SFREQ, *, n_each=60, library=None, seed=0):
 
 
 def montage_info(n_channels, sfreq=SFREQ):
-    """Info of a BioSemi montage with ``n_channels`` channels (16-128)."""
+    """Info of a BioSemi montage with ``n_channels`` channels.
+
+    Parameters
+    ----------
+    n_channels : 16 | 32 | 64 | 128
+        Number of channels: the BioSemi montage of the benchmark
+        (``MONTAGES``).
+    sfreq : float
+        Sampling rate (Hz) of the Info.
+
+    Returns
+    -------
+    info : mne.Info
+        EEG channels of the montage, with their positions.
+
+    Examples
+    --------
+    >>> from mne_brainforge.evaluation.benchmark import montage_info
+    >>> info = montage_info(64)
+    >>> len(info.ch_names), info["sfreq"]
+    (64, 250.0)
+    """
     from ..demo import montage_info as named_montage_info  # demo imports this module
 
     return named_montage_info(MONTAGES[n_channels], sfreq)
 
 
 def jitter_electrodes(info, sd, rng):
-    """Copy of ``info`` with each EEG position moved by N(0, sd) per axis (m)."""
+    """Copy of ``info`` with each EEG position moved by N(0, sd) per axis (m).
+
+    Parameters
+    ----------
+    info : mne.Info
+        Info with channel positions.
+    sd : float
+        Standard deviation (m) of the displacement along each axis.
+    rng : numpy.random.Generator
+        Random generator.
+
+    Returns
+    -------
+    info : mne.Info
+        A copy with the moved positions (the input is not changed).
+
+    See Also
+    --------
+    run_benchmark : Simulates with such positions (``ELECTRODE_JITTER``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mne_brainforge.evaluation.benchmark import jitter_electrodes, montage_info
+    >>> info = montage_info(64)
+    >>> info_true = jitter_electrodes(info, 0.004, np.random.default_rng(0))
+    """
     info = info.copy()
     with info._unlock():
         for ch in info["chs"]:
@@ -170,7 +260,27 @@ def jitter_electrodes(info, sd, rng):
 
 
 def source_depths(subjects_dir=None):
-    """Depth (m) of each template source below the inner skull, forward order."""
+    """Depth (m) of each template source below the inner skull, forward order.
+
+    Parameters
+    ----------
+    subjects_dir : path-like | None
+        As in :func:`~mne_brainforge.datasets.fetch_fsaverage`.
+
+    Returns
+    -------
+    depths : ndarray, shape (n_sources,)
+        Distance (m) of each source of
+        :func:`~mne_brainforge.datasets.read_fsaverage_source_space` to the
+        inner skull surface.
+
+    Examples
+    --------
+    >>> from mne_brainforge.evaluation.benchmark import source_depths
+    >>> depths = source_depths()
+    >>> depths.shape
+    (20484,)
+    """
     subjects_dir = fetch_fsaverage(subjects_dir)
     rr, tris = nib.freesurfer.read_geometry(subjects_dir / "fsaverage/bem/inner_skull.surf")
     src = read_fsaverage_source_space(subjects_dir)
@@ -231,6 +341,31 @@ def run_benchmark(
     results : list of dict
         One record per (trial, method): the condition, the metrics of
         :func:`~mne_brainforge.evaluation.metrics.evaluate` and ``time_s``.
+
+    See Also
+    --------
+    MNEInverse, summarize, write_report
+    mne_brainforge.compare_inverse_methods
+
+    Notes
+    -----
+    Results of the classical methods: :doc:`/benchmarks/classical/results`.
+    For a comparison on one simulated recording, see the tutorial
+    :ref:`sphx_glr_auto_tutorials_01_compare_methods.py`.
+
+    Examples
+    --------
+    The classical methods and the pretrained network, quickly:
+
+    >>> import mne_brainforge as bf
+    >>> from mne_brainforge.evaluation.benchmark import run_benchmark
+    >>> model = bf.load_pretrained()
+    >>> def brainforge(evoked, forward, noise_cov):
+    ...     return bf.apply_brainforge_inverse(evoked, forward, model, verbose=False)
+    >>> records = run_benchmark({"BrainForge": brainforge}, size="quick",
+    ...                         out_dir="bench")
+    >>> sorted(records[0])[:4]
+    ['auc', 'depth_mm', 'localization_error', 'method']
     """
     methods = methods or {name: MNEInverse(name) for name in CLASSICAL}
     cfg = dict(SIZES[size]) if isinstance(size, str) else dict(size)
@@ -317,6 +452,16 @@ def summarize(records, by):
     -------
     summary : dict
         ``{group: {method: {metric: (median, mean)}}}``.
+
+    See Also
+    --------
+    run_benchmark, write_report
+
+    Examples
+    --------
+    >>> from mne_brainforge.evaluation.benchmark import summarize
+    >>> summary = summarize(records, ("n_sources", "snr_db"))
+    >>> median, mean = summary[(1, 10)]["sLORETA"]["localization_error"]
     """
     groups = defaultdict(lambda: defaultdict(list))
     for rec in records:
@@ -353,7 +498,33 @@ def _markdown(summary, by, metric_names):
 
 
 def write_report(records, out_dir, *, examples=None, subjects_dir=None, command=None):
-    """Write results.json, results.md and PNG figures of a benchmark run."""
+    """Write results.json, results.md and PNG figures of a benchmark run.
+
+    Parameters
+    ----------
+    records : list of dict
+        Output of :func:`run_benchmark`.
+    out_dir : path-like
+        Output folder (created if needed).
+    examples : dict | None
+        ``{n_channels: {'truth': stc, method: stc, ...}}``: estimates of one
+        case to render on the cortex (``cortex_example.png``); None for no
+        such figure.
+    subjects_dir : path-like | None
+        Where ``fsaverage`` is, for the cortex figure.
+    command : str | None
+        The command line to quote in the report.
+
+    See Also
+    --------
+    run_benchmark : Calls this with ``out_dir``.
+
+    Examples
+    --------
+    >>> from mne_brainforge.evaluation.benchmark import run_benchmark, write_report
+    >>> records = run_benchmark(size="quick")
+    >>> write_report(records, "bench", command="run_benchmark(size='quick')")
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(records, indent=0))

@@ -27,6 +27,33 @@ class GroundTruth:
         sources of its patch.
     centres : array of int, shape (n_patches,)
         The row of each patch's centre source.
+
+    See Also
+    --------
+    evaluate
+
+    Notes
+    -----
+    See the tutorial :ref:`sphx_glr_auto_tutorials_01_compare_methods.py`.
+
+    Examples
+    --------
+    One patch of the pretrained model's regions with one waveform (``fwd`` on
+    the template's source space):
+
+    >>> import mne
+    >>> import numpy as np
+    >>> import mne_brainforge as bf
+    >>> from mne_brainforge.evaluation.metrics import GroundTruth
+    >>> from mne_brainforge.simulation import grow_patch
+    >>> parcellation = bf.load_pretrained().parcellation
+    >>> patch = grow_patch(parcellation, 42, rng=0)
+    >>> data = 10e-9 * np.outer(patch.dense_weights(), np.hanning(100))  # A·m
+    >>> vertices = [s["vertno"] for s in fwd["src"]]
+    >>> true_stc = mne.SourceEstimate(data, vertices, tmin=0.0, tstep=0.01)
+    >>> truth = GroundTruth(true_stc, [patch.sources], [patch.centre_index])
+    >>> truth.n_sources
+    1
     """
 
     def __init__(self, stc, patches, centres):
@@ -38,12 +65,38 @@ class GroundTruth:
 
     @property
     def n_sources(self):
-        """Number of simultaneous sources (patches)."""
+        """Number of simultaneous sources (patches).
+
+        Examples
+        --------
+        >>> truth.n_sources == len(truth.patches)
+        True
+        """
         return len(self.patches)
 
 
 def source_positions(src, stc):
-    """Positions (m, the frame of ``src``) of the rows of ``stc.data``."""
+    """Positions (m, the frame of ``src``) of the rows of ``stc.data``.
+
+    Parameters
+    ----------
+    src : mne.SourceSpaces
+        The source space of the estimate.
+    stc : mne.SourceEstimate
+        The estimate (its vertices must be sources in use of ``src``).
+
+    Returns
+    -------
+    pos : ndarray, shape (n_sources, 3)
+        Position of the source of each row of ``stc.data``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mne_brainforge.evaluation.metrics import source_positions
+    >>> pos = source_positions(fwd["src"], stc)  # head coordinates
+    >>> peak = pos[np.argmax(np.abs(stc.data).max(axis=1))]
+    """
     pos = []
     for s, vertno in zip(src, stc.vertices):
         missing = np.setdiff1d(vertno, s["vertno"])
@@ -57,7 +110,25 @@ def source_positions(src, stc):
 
 
 def energy_map(stc):
-    """RMS over time of each source of ``stc`` (vector norm if free orientation)."""
+    """RMS over time of each source of ``stc`` (vector norm if free orientation).
+
+    Parameters
+    ----------
+    stc : mne.SourceEstimate | mne.VectorSourceEstimate
+        The estimate.
+
+    Returns
+    -------
+    energy : ndarray, shape (n_sources,)
+        The energy map, in the unit of ``stc.data``.
+
+    Examples
+    --------
+    >>> from mne_brainforge.evaluation.metrics import energy_map
+    >>> energy = energy_map(stc)
+    >>> energy.shape == (stc.data.shape[0],)
+    True
+    """
     data = stc.data
     if data.ndim == 3:  # VectorSourceEstimate
         data = np.linalg.norm(data, axis=1)
@@ -98,6 +169,13 @@ def local_maxima(values, graph, *, threshold=0.1, pos=None):
     -------
     maxima : ndarray of int
         Indices of the local maxima, largest value first.
+
+    Examples
+    --------
+    >>> from mne_brainforge.evaluation.metrics import energy_map, local_maxima
+    >>> from mne_brainforge.simulation import source_graph
+    >>> graph = source_graph(fwd["src"])
+    >>> peaks = local_maxima(energy_map(stc), graph, threshold=0.5)
     """
     graph = graph.tocsr()
     neighbour_max = np.full(len(values), -np.inf)
@@ -160,7 +238,21 @@ def localization_error(stc, truth, src, graph, *, threshold=0.1, min_distance=0.
     Returns
     -------
     error : float
-        Localization error in mm.
+        Localization error in mm (NaN if the estimate has no maximum).
+
+    See Also
+    --------
+    evaluate
+
+    Notes
+    -----
+    See the tutorial :ref:`sphx_glr_auto_tutorials_01_compare_methods.py`.
+
+    Examples
+    --------
+    >>> from mne_brainforge.evaluation.metrics import localization_error
+    >>> from mne_brainforge.simulation import source_graph
+    >>> error = localization_error(stc, truth, fwd["src"], source_graph(fwd["src"]))
     """
     _check(stc, truth)
     pos = source_positions(src, truth.stc)
@@ -184,6 +276,33 @@ def spatial_dispersion(stc, truth, src):
     and ``d_i`` the distance from source ``i`` to the nearest source of any
     true patch (Molins et al., NeuroImage 2008; Sun et al., PNAS 2022, as SD).
     0 when all estimated energy lies inside the true patches.
+
+    Parameters
+    ----------
+    stc : mne.SourceEstimate
+        The estimate, on the truth's vertices.
+    truth : GroundTruth
+        The simulated sources.
+    src : mne.SourceSpaces
+        Source space of both (for positions).
+
+    Returns
+    -------
+    sd : float
+        Spatial dispersion in mm.
+
+    See Also
+    --------
+    evaluate
+
+    Notes
+    -----
+    See the tutorial :ref:`sphx_glr_auto_tutorials_01_compare_methods.py`.
+
+    Examples
+    --------
+    >>> from mne_brainforge.evaluation.metrics import spatial_dispersion
+    >>> sd = spatial_dispersion(stc, truth, fwd["src"])
     """
     _check(stc, truth)
     pos = source_positions(src, truth.stc)
@@ -208,6 +327,35 @@ def auc(stc, truth, src, *, far=0.02):
     Mann-Whitney statistic (probability that a random positive outscores a
     random negative, ties counting half). 1 is perfect, 0.5 is chance
     (Grova et al., NeuroImage 2006; Hecker et al., Front. Neurosci. 2021).
+
+    Parameters
+    ----------
+    stc : mne.SourceEstimate
+        The estimate, on the truth's vertices.
+    truth : GroundTruth
+        The simulated sources.
+    src : mne.SourceSpaces
+        Source space of both (for positions).
+    far : float
+        Smallest distance (m) of a negative source from every patch source.
+
+    Returns
+    -------
+    auc : float
+        The area under the ROC curve, in [0, 1].
+
+    See Also
+    --------
+    evaluate
+
+    Notes
+    -----
+    See the tutorial :ref:`sphx_glr_auto_tutorials_01_compare_methods.py`.
+
+    Examples
+    --------
+    >>> from mne_brainforge.evaluation.metrics import auc
+    >>> score = auc(stc, truth, fwd["src"], far=0.03)
     """
     from scipy.stats import rankdata
 
@@ -228,6 +376,31 @@ def nmse(stc, truth):
     then ``nMSE = mean((J^ - J)^2)`` over sources and times (Hecker et al.,
     2021). Sign-sensitive: use signed (fixed or ``pick_ori='normal'``)
     estimates.
+
+    Parameters
+    ----------
+    stc : mne.SourceEstimate
+        The estimate, on the truth's vertices and times.
+    truth : GroundTruth
+        The simulated sources.
+
+    Returns
+    -------
+    nmse : float
+        The normalised mean squared error (0 is perfect).
+
+    See Also
+    --------
+    evaluate
+
+    Notes
+    -----
+    See the tutorial :ref:`sphx_glr_auto_tutorials_01_compare_methods.py`.
+
+    Examples
+    --------
+    >>> from mne_brainforge.evaluation.metrics import nmse
+    >>> error = nmse(stc, truth)
     """
     _check(stc, truth)
     est, true = stc.data, truth.stc.data
@@ -242,6 +415,32 @@ def temporal_correlation(stc, truth):
     For each patch, the estimated waveform is the mean estimate over the patch's
     sources and the true one the moment of its centre; the absolute value makes
     it blind to the sign ambiguity of cortex-normal orientations.
+
+    Parameters
+    ----------
+    stc : mne.SourceEstimate
+        The estimate, on the truth's vertices and times.
+    truth : GroundTruth
+        The simulated sources.
+
+    Returns
+    -------
+    correlation : float
+        Mean absolute correlation over the patches, in [0, 1] (a patch whose
+        estimated or true waveform is constant counts 0).
+
+    See Also
+    --------
+    evaluate
+
+    Notes
+    -----
+    See the tutorial :ref:`sphx_glr_auto_tutorials_01_compare_methods.py`.
+
+    Examples
+    --------
+    >>> from mne_brainforge.evaluation.metrics import temporal_correlation
+    >>> r = temporal_correlation(stc, truth)
     """
     _check(stc, truth)
     corrs = []
@@ -256,7 +455,32 @@ def temporal_correlation(stc, truth):
 
 
 def otsu_threshold(values, n_bins=256):
-    """Otsu's threshold: the cut maximising the between-class variance."""
+    """Otsu's threshold: the cut maximising the between-class variance.
+
+    Parameters
+    ----------
+    values : array-like
+        The values to split in two classes.
+    n_bins : int
+        Number of histogram bins.
+
+    Returns
+    -------
+    threshold : float
+        The threshold (a bin centre): values above it form the upper class.
+
+    See Also
+    --------
+    region_precision_recall
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mne_brainforge.evaluation.metrics import otsu_threshold
+    >>> values = np.r_[np.zeros(90), np.ones(10)]
+    >>> 0 < otsu_threshold(values) < 1
+    True
+    """
     hist, edges = np.histogram(values, bins=n_bins)
     centres = (edges[:-1] + edges[1:]) / 2
     w0 = np.cumsum(hist)
@@ -287,6 +511,25 @@ def region_precision_recall(stc, truth, region_labels):
     Returns
     -------
     precision, recall : float
+        The fraction of the estimated active regions that are truly active,
+        and of the truly active regions that are estimated active.
+
+    See Also
+    --------
+    evaluate, otsu_threshold
+
+    Notes
+    -----
+    See the tutorial :ref:`sphx_glr_auto_tutorials_01_compare_methods.py`.
+
+    Examples
+    --------
+    With the regions of the pretrained model:
+
+    >>> import mne_brainforge as bf
+    >>> from mne_brainforge.evaluation.metrics import region_precision_recall
+    >>> regions = bf.load_pretrained().parcellation.labels
+    >>> precision, recall = region_precision_recall(stc, truth, regions)
     """
     _check(stc, truth)
     region_labels = np.asarray(region_labels)
@@ -309,7 +552,49 @@ METRICS = ("localization_error", "spatial_dispersion", "nmse", "auc",
 
 
 def evaluate(stc, truth, src, graph, region_labels):
-    """All metrics of one estimate, as a dict (see :data:`METRICS`)."""
+    """All metrics of one estimate, as a dict (see :data:`METRICS`).
+
+    Parameters
+    ----------
+    stc : mne.SourceEstimate
+        The estimate, on the truth's vertices and times.
+    truth : GroundTruth
+        The simulated sources.
+    src : mne.SourceSpaces
+        Source space of both (for positions).
+    graph : scipy.sparse matrix
+        Source adjacency (:func:`~mne_brainforge.simulation.source_graph`),
+        for :func:`localization_error`.
+    region_labels : ndarray of int, shape (n_sources,)
+        Region of each source, for :func:`region_precision_recall`.
+
+    Returns
+    -------
+    scores : dict of str -> float
+        The metrics, keyed by the names of ``METRICS``:
+        ``localization_error`` and ``spatial_dispersion`` (mm), ``nmse``,
+        ``auc``, ``temporal_correlation``, ``precision`` and ``recall``.
+
+    See Also
+    --------
+    GroundTruth, mne_brainforge.evaluation.benchmark.run_benchmark
+
+    Notes
+    -----
+    See the tutorial :ref:`sphx_glr_auto_tutorials_01_compare_methods.py`.
+
+    Examples
+    --------
+    >>> import mne_brainforge as bf
+    >>> from mne_brainforge.evaluation import metrics
+    >>> from mne_brainforge.simulation import source_graph
+    >>> src = fwd["src"]
+    >>> truth = metrics.GroundTruth(true_stc, patch_rows, centre_rows)
+    >>> regions = bf.load_pretrained().parcellation.labels
+    >>> scores = metrics.evaluate(stc, truth, src, source_graph(src), regions)
+    >>> list(scores) == list(metrics.METRICS)
+    True
+    """
     precision, recall = region_precision_recall(stc, truth, region_labels)
     return dict(
         localization_error=localization_error(stc, truth, src, graph),

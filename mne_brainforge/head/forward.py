@@ -62,6 +62,19 @@ def check_eeg_positions(info):
         With a message saying what to do, if there are no EEG channels, some
         have no position, or the positions are not in metres in fsaverage head
         coordinates.
+
+    See Also
+    --------
+    mne_brainforge.make_fsaverage_forward : Runs this check first.
+
+    Examples
+    --------
+    >>> import mne
+    >>> from mne_brainforge.head import check_eeg_positions
+    >>> montage = mne.channels.make_standard_montage("biosemi64")
+    >>> info = mne.create_info(montage.ch_names, 250.0, "eeg").set_montage(montage)
+    >>> len(check_eeg_positions(info))
+    64
     """
     info = _get_info(info)
     picks = mne.pick_types(info, meg=False, eeg=True, exclude=())
@@ -142,6 +155,32 @@ def make_fsaverage_forward(
         Free-orientation EEG forward solution on the ico5 source space (subject
         ``fsaverage``), exactly as :func:`mne.make_forward_solution` returns;
         convert with :func:`mne.convert_forward_solution` for fixed orientation.
+
+    See Also
+    --------
+    mne_brainforge.head.check_eeg_positions
+    mne_brainforge.datasets.fetch_fsaverage
+    mne_brainforge.apply_brainforge_inverse
+
+    Notes
+    -----
+    See the tutorials :ref:`sphx_glr_auto_tutorials_00_quickstart.py` and, for
+    another skull conductivity, :ref:`sphx_glr_auto_tutorials_02_train_your_own.py`.
+
+    Examples
+    --------
+    >>> import mne
+    >>> import mne_brainforge as bf
+    >>> montage = mne.channels.make_standard_montage("biosemi64")
+    >>> info = mne.create_info(montage.ch_names, 250.0, "eeg").set_montage(montage)
+    >>> fwd = bf.make_fsaverage_forward(info)
+    >>> fwd["nsource"], fwd["nchan"]
+    (20484, 64)
+
+    A head with a more conductive skull (its BEM solution is computed and
+    cached on first use):
+
+    >>> fwd = bf.make_fsaverage_forward(info, conductivity=(0.3, 0.0125, 0.3))
     """
     info = _get_info(info)
     picks = check_eeg_positions(info)

@@ -151,6 +151,16 @@ def fetch_fsaverage(subjects_dir=None, *, verbose=None):
     ``outer_skin.surf``, the 3-layer ico4 BEM model and its solution for
     conductivities (0.3, 0.006, 0.3) S/m, the ico5 source space, the trans,
     fiducials and head surface, and ``geometry.json`` (layer thicknesses).
+
+    See the tutorial :ref:`sphx_glr_auto_tutorials_00_quickstart.py`.
+
+    Examples
+    --------
+    >>> import mne_brainforge as bf
+    >>> subjects_dir = bf.datasets.fetch_fsaverage()
+    >>> (subjects_dir / "fsaverage" / "bem").is_dir()
+    True
+    >>> brain = stc.plot(subject="fsaverage", subjects_dir=subjects_dir)
     """
     subjects_dir = Path(subjects_dir) if subjects_dir else _default_subjects_dir()
     subjects_dir = subjects_dir.expanduser().resolve()
@@ -176,12 +186,51 @@ def read_fsaverage_source_space(subjects_dir=None, *, verbose=None):
     -------
     src : mne.SourceSpaces
         Surface source space in MRI coordinates, subject ``fsaverage``.
+
+    See Also
+    --------
+    mne_brainforge.make_fsaverage_forward : Its ``fwd['src']`` is this source
+        space in head coordinates.
+
+    Notes
+    -----
+    See the tutorial :ref:`sphx_glr_auto_tutorials_00_quickstart.py`.
+
+    Examples
+    --------
+    The source closest to a position in MRI coordinates (close to MNI), in m:
+
+    >>> import numpy as np
+    >>> import mne_brainforge as bf
+    >>> src = bf.datasets.read_fsaverage_source_space()
+    >>> [s["nuse"] for s in src]
+    [10242, 10242]
+    >>> distances = np.linalg.norm(src[0]["rr"] - [-0.055, -0.02, 0.005], axis=1)
+    >>> vertex = int(np.argmin(distances))  # left hemisphere
     """
     return mne.read_source_spaces(_bem_dir(subjects_dir) / _SRC, verbose=False)
 
 
 def fsaverage_trans_path(subjects_dir=None):
-    """Path of the template's head <-> MRI transform (``-trans.fif``)."""
+    """Path of the template's head <-> MRI transform (``-trans.fif``).
+
+    Parameters
+    ----------
+    subjects_dir : path-like | None
+        As in :func:`fetch_fsaverage`.
+
+    Returns
+    -------
+    fname : Path
+        The ``fsaverage-trans.fif`` file of the template (built first if
+        needed, see :func:`fetch_fsaverage`).
+
+    Examples
+    --------
+    >>> import mne
+    >>> import mne_brainforge as bf
+    >>> trans = mne.read_trans(bf.datasets.fsaverage_trans_path())
+    """
     return _bem_dir(subjects_dir) / _TRANS
 
 
@@ -211,6 +260,18 @@ def make_fsaverage_bem_solution(
     bem : mne.bem.ConductorModel
         The BEM solution. Variants other than the default are computed on first
         use (about a minute) and cached next to it.
+
+    See Also
+    --------
+    mne_brainforge.make_fsaverage_forward : Takes the same ``conductivity`` and
+        ``skull_thickness``.
+
+    Examples
+    --------
+    >>> import mne_brainforge as bf
+    >>> bem = bf.datasets.make_fsaverage_bem_solution()  # the default head
+    >>> bem_thin = bf.datasets.make_fsaverage_bem_solution(
+    ...     (0.33, 0.0105, 0.33), skull_thickness=5.5e-3)
     """
     conductivity = _check_conductivity(conductivity)
     skull_thickness = float(skull_thickness)

@@ -106,6 +106,16 @@ def apply_brainforge_inverse(evoked, forward, model=None, noise_cov=None, *, pic
     Notes
     -----
     {common_notes}
+
+    See the tutorial :ref:`sphx_glr_auto_tutorials_00_quickstart.py`.
+
+    Examples
+    --------
+    >>> import mne_brainforge as bf
+    >>> fwd = bf.make_fsaverage_forward(evoked.info)
+    >>> stc = bf.apply_brainforge_inverse(evoked, fwd)
+    >>> stc, residual = bf.apply_brainforge_inverse(
+    ...     evoked, fwd, return_residual=True)
     """
     _check_inst(evoked, mne.Evoked, "evoked", "mne.Evoked")
     setup = _prepare(evoked.info, forward, model, noise_cov, pick_ori,
@@ -168,6 +178,17 @@ def apply_brainforge_inverse_raw(raw, forward, model=None, noise_cov=None, *, st
     ``stc.times`` at the uncropped length, in MNE-Python 1.13 at least, so that
     e.g. plotting fails). Annotations (``BAD_`` segments) are not treated
     specially.
+
+    See the tutorial :ref:`sphx_glr_auto_tutorials_03_continuous_data.py`.
+
+    Examples
+    --------
+    >>> import mne_brainforge as bf
+    >>> fwd = bf.make_fsaverage_forward(raw.info)
+    >>> stc = bf.apply_brainforge_inverse_raw(raw, fwd)
+    >>> start, stop = raw.time_as_index([10.0, 20.0])
+    >>> segment = bf.apply_brainforge_inverse_raw(
+    ...     raw, fwd, start=start, stop=stop)
     """
     hint = ("mne.io.BaseRaw (for Epochs use apply_brainforge_inverse_epochs, for Evoked "
             "apply_brainforge_inverse)")  # fmt: skip
@@ -227,6 +248,22 @@ def apply_brainforge_inverse_epochs(epochs, forward, model=None, noise_cov=None,
     ``return_generator``. Epochs that are not preloaded are read through a
     copy, so the rejection of bad epochs happens on the fly as in MNE and the
     given Epochs are not changed.
+
+    See the tutorial :ref:`sphx_glr_auto_tutorials_03_continuous_data.py`.
+
+    Examples
+    --------
+    >>> import mne
+    >>> import mne_brainforge as bf
+    >>> fwd = bf.make_fsaverage_forward(epochs.info)
+    >>> stcs = bf.apply_brainforge_inverse_epochs(epochs, fwd)  # a list
+
+    One estimate at a time, e.g. for the time courses of some labels over
+    many epochs:
+
+    >>> stcs = bf.apply_brainforge_inverse_epochs(
+    ...     epochs, fwd, return_generator=True)
+    >>> tcs = mne.extract_label_time_course(stcs, labels, fwd["src"])
     """
     hint = ("mne.BaseEpochs (for Raw use apply_brainforge_inverse_raw, for Evoked "
             "apply_brainforge_inverse)")  # fmt: skip

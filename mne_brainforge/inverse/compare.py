@@ -79,6 +79,19 @@ def compare_inverse_methods(evoked, forward, noise_cov,
     MNE refuses data with another custom reference for them. Units differ:
     BrainForge, MNE and eLORETA give dipole moments (A·m), dSPM and sLORETA
     noise-normalized values.
+
+    See the tutorial :ref:`sphx_glr_auto_tutorials_01_compare_methods.py`.
+
+    Examples
+    --------
+    >>> import mne
+    >>> import mne_brainforge as bf
+    >>> fwd = bf.make_fsaverage_forward(evoked.info)
+    >>> noise_cov = mne.compute_covariance(epochs, tmax=0.0)
+    >>> stcs = bf.compare_inverse_methods(evoked, fwd, noise_cov)
+    >>> list(stcs)
+    ['brainforge', 'sLORETA', 'eLORETA', 'dSPM']
+    >>> fig = bf.plot_inverse_comparison(stcs, time=0.1)
     """
     from ..evaluation.benchmark import MNEInverse
 
@@ -149,6 +162,15 @@ def plot_inverse_comparison(stcs, subjects_dir=None, *, time=None, hemi="split",
     Renders with MNE's 3D viewer (pyvista) off screen; on a Linux server
     without a display a virtual X server (Xvfb) is started
     (:func:`mne_brainforge.viz.ensure_3d_display`).
+
+    See the tutorial :ref:`sphx_glr_auto_tutorials_01_compare_methods.py`.
+
+    Examples
+    --------
+    >>> import mne_brainforge as bf
+    >>> stcs = bf.compare_inverse_methods(evoked, fwd, noise_cov,
+    ...                                   methods=("brainforge", "dSPM"))
+    >>> fig = bf.plot_inverse_comparison(stcs, time=0.1, fname="comparison.png")
     """
     import matplotlib.pyplot as plt
 

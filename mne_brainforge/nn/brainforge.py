@@ -32,11 +32,34 @@ class BrainForgeModel:
         arguments of :class:`BrainForgeNet`), ``training`` (how it was
         trained), ``subject``.
 
+    See Also
+    --------
+    mne_brainforge.load_pretrained, mne_brainforge.training.train_model
+    mne_brainforge.apply_brainforge_inverse
+
     Notes
     -----
     Input windows are divided by their maximum absolute value (the network
     sees unit-scale maps) and the outputs are relative amplitudes; absolute
     amplitudes are recovered by the inverse functions from the data fit.
+
+    See the tutorials :ref:`sphx_glr_auto_tutorials_00_quickstart.py` (the
+    pretrained model) and :ref:`sphx_glr_auto_tutorials_02_train_your_own.py`
+    (training, saving and applying a model).
+
+    Examples
+    --------
+    A model comes from :func:`~mne_brainforge.load_pretrained`,
+    :func:`~mne_brainforge.training.train_model` or a file:
+
+    >>> import mne_brainforge as bf
+    >>> from mne_brainforge.nn import BrainForgeModel
+    >>> model = bf.load_pretrained()
+    >>> model.sfreq, model.n_times, model.parcellation.n_regions
+    (100.0, 100, 500)
+    >>> model.save("my-model.pt")
+    >>> model = BrainForgeModel.load("my-model.pt")
+    >>> stc = bf.apply_brainforge_inverse(evoked, fwd, model=model)
     """
 
     def __init__(self, net, parcellation, config):
@@ -54,21 +77,66 @@ class BrainForgeModel:
 
     @property
     def sfreq(self):
-        """Sampling rate (Hz) the network runs at."""
+        """Sampling rate (Hz) the network runs at.
+
+        Examples
+        --------
+        >>> import mne_brainforge as bf
+        >>> bf.load_pretrained().sfreq
+        100.0
+        """
         return float(self.config["sfreq"])
 
     @property
     def n_times(self):
-        """Window length (samples at :attr:`sfreq`)."""
+        """Window length (samples at :attr:`sfreq`).
+
+        Examples
+        --------
+        >>> import mne_brainforge as bf
+        >>> model = bf.load_pretrained()
+        >>> model.n_times / model.sfreq  # window length (s)
+        1.0
+        """
         return int(self.config["n_times"])
 
     @property
     def vertices(self):
-        """Source-space vertices (list per hemisphere) of the outputs."""
+        """Source-space vertices (list per hemisphere) of the outputs.
+
+        Examples
+        --------
+        >>> import mne_brainforge as bf
+        >>> [len(v) for v in bf.load_pretrained().vertices]
+        [10242, 10242]
+        """
         return [np.asarray(v) for v in self.parcellation.vertices]
 
     def topomap(self, ch_pos):
-        """Interpolation matrix (H*W, n_channels) for these channel positions (m)."""
+        """Interpolation matrix from channels to the network's scalp-map grid.
+
+        The matrix of the last positions asked for is cached.
+
+        Parameters
+        ----------
+        ch_pos : array-like, shape (n_channels, 3)
+            Channel positions (m, head coordinates).
+
+        Returns
+        -------
+        matrix : torch.Tensor, shape (H * W, n_channels)
+            :func:`~mne_brainforge.nn.topomap_matrix` with the grid size and
+            method of ``config['topomap']`` (float32).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import mne_brainforge as bf
+        >>> model = bf.load_pretrained()
+        >>> ch_pos = np.array([ch["loc"][:3] for ch in evoked.info["chs"]])
+        >>> model.topomap(ch_pos).shape  # a 16 x 16 grid
+        torch.Size([256, 64])
+        """
         key = np.asarray(ch_pos, float).round(6).tobytes()
         if key not in self._topo_cache:
             topo = self.config["topomap"]
@@ -76,7 +144,7 @@ class BrainForgeModel:
             self._topo_cache = {key: torch.as_tensor(matrix, dtype=torch.float32)}
         return self._topo_cache[key]
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def predict_regions(self, eeg, ch_pos):
         """Region time courses for windows of average-referenced EEG.
 
@@ -91,6 +159,27 @@ class BrainForgeModel:
         -------
         regions : ndarray, shape (n_windows, n_regions, n_times)
             Relative region amplitudes (each window scaled as in training).
+
+        See Also
+        --------
+        to_sources, mne_brainforge.apply_brainforge_inverse
+
+        Notes
+        -----
+        This is the bare network; :func:`~mne_brainforge.apply_brainforge_inverse`
+        and friends also re-reference, resample, window and scale the data.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import mne_brainforge as bf
+        >>> model = bf.load_pretrained()
+        >>> ch_pos = np.array([ch["loc"][:3] for ch in evoked.info["chs"]])
+        >>> rng = np.random.default_rng(0)
+        >>> eeg = rng.standard_normal((2, len(ch_pos), model.n_times))
+        >>> eeg -= eeg.mean(axis=1, keepdims=True)  # average reference
+        >>> model.predict_regions(eeg, ch_pos).shape
+        (2, 500, 100)
         """
         self.net.eval()
         eeg = torch.as_tensor(np.asarray(eeg), dtype=torch.float32)
@@ -100,7 +189,25 @@ class BrainForgeModel:
         return out.cpu().numpy()
 
     def to_sources(self, regions):
-        """Spread region values (..., n_regions, n_times) over the sources."""
+        """Spread region values over the sources (piecewise constant).
+
+        Parameters
+        ----------
+        regions : array-like, shape (..., n_regions, n_times)
+            Region values, e.g. from :meth:`predict_regions`.
+
+        Returns
+        -------
+        sources : ndarray, shape (..., n_sources, n_times)
+            Each source gets the value of its region, in the order of
+            :attr:`vertices` (left hemisphere, then right).
+
+        Examples
+        --------
+        >>> regions = model.predict_regions(eeg, ch_pos)  # (2, 500, 100)
+        >>> model.to_sources(regions).shape
+        (2, 20484, 100)
+        """
         return np.asarray(regions)[..., self.parcellation.labels, :]
 
     def save(self, fname, *, overwrite=False):
@@ -112,6 +219,16 @@ class BrainForgeModel:
             Output file (``.pt``).
         overwrite : bool
             Overwrite an existing file.
+
+        See Also
+        --------
+        load
+
+        Examples
+        --------
+        >>> import mne_brainforge as bf
+        >>> model.save("my-model.pt", overwrite=True)
+        >>> stc = bf.apply_brainforge_inverse(evoked, fwd, model="my-model.pt")
         """
         fname = Path(fname)
         if fname.exists() and not overwrite:
@@ -143,6 +260,16 @@ class BrainForgeModel:
         Returns
         -------
         model : BrainForgeModel
+            The model, in evaluation mode.
+
+        See Also
+        --------
+        save, mne_brainforge.load_pretrained
+
+        Examples
+        --------
+        >>> from mne_brainforge.nn import BrainForgeModel
+        >>> model = BrainForgeModel.load("my-model.pt")
         """
         try:
             blob = torch.load(fname, map_location="cpu", weights_only=True)

@@ -114,8 +114,40 @@ class BrainForgeNet(nn.Module):
         Spatial module (``'mlp'``: ablation without the CNN).
     temporal : 'transformer' | 'none'
         Temporal module (``'none'``: ablation, each time step alone).
-    cnn_channels, n_heads, n_layers, dim_feedforward, dropout, causal
-        Module sizes (see :class:`SpatialCNN`, :class:`TemporalTransformer`).
+    cnn_channels : tuple of int
+        Output channels of the convolution blocks of the spatial CNN.
+    n_heads : int
+        Attention heads of the temporal Transformer.
+    n_layers : int
+        Layers of the temporal Transformer.
+    dim_feedforward : int
+        Width of the Transformer's feed-forward layers.
+    dropout : float
+        Dropout rate of the Transformer.
+    causal : bool
+        Mask the future time steps (for streaming).
+
+    See Also
+    --------
+    mne_brainforge.nn.BrainForgeModel : The network with its parcellation and settings.
+
+    Notes
+    -----
+    The network alone works on unit-scale, average-referenced windows at one
+    sampling rate; :class:`~mne_brainforge.nn.BrainForgeModel` (e.g. from
+    :func:`mne_brainforge.training.train_model`) wraps it with everything needed
+    to apply it. See the tutorial
+    :ref:`sphx_glr_auto_tutorials_02_train_your_own.py`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mne_brainforge.nn import BrainForgeNet
+    >>> net = BrainForgeNet(n_regions=500, size=16)
+    >>> eeg = torch.randn(4, 64, 100)  # (B, C, T)
+    >>> topo = torch.randn(16 * 16, 64)  # (H*W, C), e.g. from topomap_matrix
+    >>> net(eeg, topo).shape  # (B, R, T)
+    torch.Size([4, 500, 100])
     """
 
     def __init__(self, n_regions, size=16, d_model=128, *, spatial="cnn",
@@ -140,6 +172,25 @@ class BrainForgeNet(nn.Module):
         self.head = nn.Linear(d_model, n_regions)
 
     def forward(self, eeg, topo):
+        """Map windows of EEG to region time courses.
+
+        Parameters
+        ----------
+        eeg : torch.Tensor, shape (B, C, T)
+            Windows of EEG (unit scale).
+        topo : torch.Tensor, shape (B, H*W, C) | (H*W, C)
+            Interpolation matrix of each window's montage, or one for all
+            (:func:`~mne_brainforge.nn.topomap_matrix`).
+
+        Returns
+        -------
+        regions : torch.Tensor, shape (B, R, T)
+            Region time courses.
+
+        Examples
+        --------
+        >>> regions = net(eeg, topo)  # calls forward
+        """
         batch, _, n_times = eeg.shape
         maps = torch.matmul(topo, eeg)  # (B, H*W, T)
         maps = maps.transpose(1, 2).reshape(batch * n_times, 1, self.size, self.size)

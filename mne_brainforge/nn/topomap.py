@@ -39,6 +39,19 @@ def azimuthal_equidistant(pos, centre=HEAD_CENTRE):
     xy : ndarray, shape (n_channels, 2)
         Projected positions: the distance from the origin is the angle (rad)
         between the electrode and the vertex (+z) seen from ``centre``.
+
+    See Also
+    --------
+    topomap_matrix
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mne_brainforge.nn import azimuthal_equidistant
+    >>> pos = [[0.0, 0.0, 0.13], [0.09, 0.0, 0.04]]  # the vertex, then on the equator
+    >>> np.round(azimuthal_equidistant(pos), 3)
+    array([[0.   , 0.   ],
+           [1.571, 0.   ]])
     """
     rel = np.asarray(pos, float) - np.asarray(centre, float)
     norm = np.linalg.norm(rel, axis=1)
@@ -72,7 +85,11 @@ def topomap_matrix(pos, size=24, method="rbf", *, centre=HEAD_CENTRE, radius=GRI
         spline) or ``'gaussian'`` (Gaussian radial basis functions). Pixels of
         the head outside the electrodes' convex hull take, for the first two,
         the value of the nearest electrode.
-    centre, radius : see :func:`azimuthal_equidistant` and :func:`grid`.
+    centre : array-like, shape (3,)
+        Centre of the head (m), see :func:`azimuthal_equidistant`.
+    radius : float
+        Angular radius (rad) the grid covers, from the vertex (default 2.4 rad:
+        138 degrees).
 
     Returns
     -------
@@ -80,6 +97,23 @@ def topomap_matrix(pos, size=24, method="rbf", *, centre=HEAD_CENTRE, radius=GRI
         ``maps = matrix @ data``; rows of pixels outside the head are zero.
     mask : ndarray of bool, shape (size, size)
         Pixels inside the head.
+
+    See Also
+    --------
+    azimuthal_equidistant, mne_brainforge.nn.BrainForgeModel.topomap
+
+    Examples
+    --------
+    >>> import mne
+    >>> import numpy as np
+    >>> from mne_brainforge.nn import topomap_matrix
+    >>> montage = mne.channels.make_standard_montage("biosemi64")
+    >>> info = mne.create_info(montage.ch_names, 250.0, "eeg").set_montage(montage)
+    >>> pos = np.array([ch["loc"][:3] for ch in info["chs"]])
+    >>> matrix, mask = topomap_matrix(pos, size=16, method="rbf")
+    >>> matrix.shape, mask.shape
+    ((256, 64), (16, 16))
+    >>> maps = (matrix @ data).reshape(16, 16, -1)  # data: (64, n_times)
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}.")

@@ -60,7 +60,7 @@ class EEGSimulator:
         Largest number of simultaneous patches.
     min_separation : float
         Smallest distance between patch seeds (m).
-    snr_range : tuple of float
+    snr_range : tuple of float | None
         SNR range in dB, drawn uniformly; None for noise-free data.
     noise_kinds : tuple of str
         Noise models drawn from, uniformly (see
@@ -76,6 +76,27 @@ class EEGSimulator:
     verbose : bool | str | int | None
         Control verbosity of the logging output (see :func:`mne.verbose`);
         None for the default level.
+
+    See Also
+    --------
+    SyntheticEEGDataset, mne_brainforge.training.train_model
+
+    Notes
+    -----
+    How the pieces fit together: :doc:`/simulation`.
+
+    Examples
+    --------
+    >>> import mne
+    >>> import numpy as np
+    >>> import mne_brainforge as bf
+    >>> from mne_brainforge.simulation import EEGSimulator, fetch_waveform_library
+    >>> fwd = bf.make_fsaverage_forward(info)
+    >>> fwd = mne.convert_forward_solution(fwd, surf_ori=True, force_fixed=True)
+    >>> simulator = EEGSimulator(fwd, fetch_waveform_library(), 500, sfreq=100.0)
+    >>> sample = simulator.draw(np.random.default_rng(0), snr_db=10.0)
+    >>> sample["eeg"].shape, sample["target"].shape  # for a 64-channel info
+    ((64, 100), (500, 100))
     """
 
     @verbose
@@ -196,6 +217,15 @@ class EEGSimulator:
             moment over each region, A·m); ``source_data`` (n_sources_total,
             n_times) the moments J; ``signal`` the noise-free part of ``eeg``
             (``L J`` with the channel gain error, referenced); ``patches``; ``snr_db``; ``noise_kind``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> sample = simulator.draw(rng, n_sources=2, snr_db=5.0, noise_kind="pink")
+        >>> len(sample["patches"]), sample["noise_kind"]
+        (2, 'pink')
+        >>> clean = simulator.draw(rng, snr_db=None)  # no noise
         """
         patches = random_patches(
             self.parcellation, n_sources, max_sources=self.max_sources,
@@ -261,6 +291,19 @@ class SyntheticEEGDataset(torch.utils.data.IterableDataset):
     n_times) float32, ``eeg_scale``, ``target_scale``, ``snr_db`` (NaN if
     noise-free), ``n_sources``, ``index``. Channel positions (head
     coordinates, m) are ``dataset.ch_pos``, the same for every item.
+
+    See the tutorial :ref:`sphx_glr_auto_tutorials_02_train_your_own.py` for
+    training on such data with :func:`mne_brainforge.training.train_model`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mne_brainforge.simulation import SyntheticEEGDataset
+    >>> dataset = SyntheticEEGDataset(simulator, n_samples=64, seed=0)
+    >>> loader = torch.utils.data.DataLoader(dataset, batch_size=16)
+    >>> batch = next(iter(loader))
+    >>> batch["eeg"].shape  # (batch, n_channels, n_times)
+    torch.Size([16, 64, 100])
     """
 
     def __init__(self, simulator, *, n_samples=None, seed=0, start=0):
@@ -272,11 +315,29 @@ class SyntheticEEGDataset(torch.utils.data.IterableDataset):
 
     @property
     def ch_pos(self):
-        """Channel positions (n_channels, 3), head coordinates in metres."""
+        """Channel positions (n_channels, 3), head coordinates in metres.
+
+        Examples
+        --------
+        >>> topo = model.topomap(dataset.ch_pos)  # the same for every item
+        """
         return self.simulator.ch_pos
 
     def set_epoch(self, epoch):
-        """Draw a different (reproducible) set of samples for another epoch."""
+        """Draw a different (reproducible) set of samples for another epoch.
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch: sample ``i`` is drawn with the seed ``(seed, epoch, i)``.
+
+        Examples
+        --------
+        >>> for epoch in range(3):
+        ...     dataset.set_epoch(epoch)
+        ...     for batch in loader:
+        ...         pass
+        """
         self.epoch = int(epoch)
 
     def __len__(self):
@@ -285,7 +346,26 @@ class SyntheticEEGDataset(torch.utils.data.IterableDataset):
         return self.n_samples
 
     def sample(self, index):
-        """Return item ``index`` (deterministic), as a dict of tensors."""
+        """Return item ``index`` (deterministic), as a dict of tensors.
+
+        Parameters
+        ----------
+        index : int
+            The sample's index in the stream (with ``seed`` and the current
+            epoch, it fixes the random draw).
+
+        Returns
+        -------
+        item : dict of str -> torch.Tensor
+            The item, see the Notes of :class:`SyntheticEEGDataset`.
+
+        Examples
+        --------
+        >>> item = dataset.sample(3)
+        >>> sorted(item)  # doctest: +NORMALIZE_WHITESPACE
+        ['eeg', 'eeg_scale', 'index', 'mask', 'n_sources', 'snr_db', 'target',
+         'target_scale']
+        """
         rng = np.random.default_rng([self.seed, self.epoch, int(index)])
         draw = self.simulator.draw(rng)
         eeg_scale = np.abs(draw["eeg"]).max() or 1.0

@@ -161,6 +161,27 @@ class WaveformLibrary:
         JSON-serialisable description of how the library was built
         (connectome, settings, simulation and extraction parameters, counts,
         timings, package versions).
+
+    See Also
+    --------
+    fetch_waveform_library, build_waveform_library, read_waveform_library
+
+    Notes
+    -----
+    Made by :func:`build_waveform_library` (or read from a file), not usually
+    built directly. How the library is used: :doc:`/simulation`; see also the
+    tutorial :ref:`sphx_glr_auto_tutorials_02_train_your_own.py`.
+
+    Examples
+    --------
+    >>> from mne_brainforge.simulation import fetch_waveform_library
+    >>> library = fetch_waveform_library()
+    >>> library.spikes.shape  # (n_spikes, n_times), mV
+    (1697, 251)
+    >>> library.sfreq, library.tmin  # Hz, s (the spikes peak at 0 s)
+    (500.0, -0.2)
+    >>> library.background.shape  # 1 s segments
+    (1216, 500)
     """
 
     spikes: np.ndarray
@@ -210,17 +231,35 @@ class WaveformLibrary:
 
     @property
     def n_spikes(self):
-        """Number of spike waveforms."""
+        """Number of spike waveforms.
+
+        Examples
+        --------
+        >>> library.n_spikes == len(library.spikes)
+        True
+        """
         return len(self.spikes)
 
     @property
     def n_background(self):
-        """Number of background segments."""
+        """Number of background segments.
+
+        Examples
+        --------
+        >>> library.n_background == len(library.background)
+        True
+        """
         return len(self.background)
 
     @property
     def times(self):
-        """Time of each spike sample relative to the peak, in seconds."""
+        """Time of each spike sample relative to the peak, in seconds.
+
+        Examples
+        --------
+        >>> import matplotlib.pyplot as plt
+        >>> lines = plt.plot(library.times, library.spikes[:10].T)  # mV
+        """
         return self.tmin + np.arange(self.spikes.shape[1]) / self.sfreq
 
     def __repr__(self):
@@ -256,6 +295,15 @@ class WaveformLibrary:
         -------
         fname : Path
             The written file.
+
+        See Also
+        --------
+        load, read_waveform_library
+
+        Examples
+        --------
+        >>> fname = library.save("my-library.npz", overwrite=True)
+        >>> library = WaveformLibrary.load(fname)
         """
         fname = Path(fname).expanduser()
         if fname.suffix != ".npz":
@@ -311,6 +359,15 @@ class WaveformLibrary:
             If the file is truncated, corrupt, lacks arrays, or an array does
             not match its recorded shape or SHA-256 (the message says how to
             rebuild it).
+
+        See Also
+        --------
+        save, read_waveform_library
+
+        Examples
+        --------
+        >>> from mne_brainforge.simulation import WaveformLibrary
+        >>> library = WaveformLibrary.load("my-library.npz")
         """
         fname = Path(fname).expanduser()
         if not fname.is_file():
@@ -392,6 +449,17 @@ def read_waveform_library(fname):
     -------
     library : WaveformLibrary
         The verified library (see :meth:`WaveformLibrary.load` for the errors).
+
+    See Also
+    --------
+    fetch_waveform_library, build_waveform_library
+
+    Examples
+    --------
+    >>> from mne_brainforge.simulation import build_waveform_library
+    >>> from mne_brainforge.simulation import read_waveform_library
+    >>> fname = build_waveform_library(regions=[5, 40]).save("small-library.npz")
+    >>> library = read_waveform_library(fname)
     """
     return WaveformLibrary.load(fname)
 
@@ -535,6 +603,25 @@ def build_waveform_library(
     library : WaveformLibrary
         The library; ``library.info`` records the arguments, counts, timings
         and package versions.
+
+    See Also
+    --------
+    fetch_waveform_library : The default library, built once and cached.
+
+    Notes
+    -----
+    See :doc:`/simulation` and the tutorial
+    :ref:`sphx_glr_auto_tutorials_02_train_your_own.py`.
+
+    Examples
+    --------
+    A small library in seconds (2 target regions, 1 setting, 4 s simulations):
+
+    >>> from mne_brainforge.simulation import build_waveform_library
+    >>> library = build_waveform_library(
+    ...     regions=[5, 40], settings=[(0.095, 0.75)], duration=4.0, n_background=8)
+    >>> library.sfreq
+    500.0
     """
     t_start = time.perf_counter()
     settings = _check_settings(settings)
@@ -778,7 +865,7 @@ def fetch_waveform_library(fname=None, *, rebuild=False, n_jobs=2, verbose=None)
     ----------
     fname : path-like | None
         Where to cache the library; default
-        ``mne_brainforge.utils.get_data_path() / "waveform_library.npz"``. The
+        ``mne_brainforge.datasets.get_data_path() / "waveform_library.npz"``. The
         file at this path is owned by this cache: it is replaced if invalid.
     rebuild : bool
         Whether to rebuild the library even if a valid one is cached.
@@ -792,6 +879,21 @@ def fetch_waveform_library(fname=None, *, rebuild=False, n_jobs=2, verbose=None)
     -------
     library : WaveformLibrary
         The library.
+
+    See Also
+    --------
+    build_waveform_library, mne_brainforge.training.train_model
+
+    Notes
+    -----
+    See the tutorial :ref:`sphx_glr_auto_tutorials_02_train_your_own.py`.
+
+    Examples
+    --------
+    >>> from mne_brainforge.simulation import fetch_waveform_library
+    >>> library = fetch_waveform_library()  # built on the first call (minutes)
+    >>> library.n_spikes, library.n_background
+    (1697, 1216)
     """
     from filelock import FileLock
 

@@ -142,6 +142,19 @@ def load_connectivity(name=DEFAULT_CONNECTIVITY, *, speed=DEFAULT_SPEED, verbose
     connectivity : tvb.datatypes.connectivity.Connectivity
         The configured connectome, weights divided by their maximum (so the
         strongest connection is 1, as in TVB's demos) and no self-connections.
+
+    See Also
+    --------
+    simulate_jansen_rit, build_waveform_library
+
+    Examples
+    --------
+    >>> from mne_brainforge.simulation import load_connectivity
+    >>> conn = load_connectivity("connectivity_76")
+    >>> conn.number_of_regions
+    76
+    >>> str(conn.region_labels[0])
+    'rA1'
     """
     speed = float(speed)
     if not np.isfinite(speed) or speed <= 0:
@@ -316,6 +329,25 @@ def simulate_jansen_rit(
         ``(k + 1) / sfreq`` seconds.
     sfreq : float
         The sampling rate of ``signals`` in Hz.
+
+    See Also
+    --------
+    load_connectivity, extract_spikes, extract_background
+    build_waveform_library : Runs many such simulations and extracts their
+        waveforms.
+
+    Notes
+    -----
+    See :doc:`/simulation` for how the simulations make the training data.
+
+    Examples
+    --------
+    >>> from mne_brainforge.simulation import extract_spikes, simulate_jansen_rit
+    >>> signals, sfreq = simulate_jansen_rit("connectivity_76", 5, duration=10.0,
+    ...                                      sfreq_out=500.0)
+    >>> signals.shape, sfreq
+    ((76, 5000), 500.0)
+    >>> waveforms, peak_times = extract_spikes(signals, sfreq, target=5)
     """
     duration, dt, mu, noise, a_target, a_other, coupling_strength, step = (
         _check_sim_args(

@@ -247,6 +247,21 @@ def source_graph(src, *, verbose=None):
     graph : scipy.sparse.csr_matrix, shape (n_sources, n_sources)
         Symmetric sparse matrix of edge lengths (m), one connected component
         per hemisphere.
+
+    See Also
+    --------
+    parcellate_source_space
+
+    Examples
+    --------
+    Geodesic distances (m) from the first source to all others:
+
+    >>> from scipy.sparse.csgraph import dijkstra
+    >>> from mne_brainforge.simulation import source_graph
+    >>> graph = source_graph(fwd["src"])
+    >>> graph.shape  # fsaverage ico5
+    (20484, 20484)
+    >>> distances = dijkstra(graph, indices=0)
     """
     _check_surface_src(src, "source_graph")
     graph, _, methods = _source_graph(src)
@@ -445,6 +460,26 @@ class Parcellation:
         The neighbouring regions of each region.
     vertices, pos, normals, graph, source_areas, subject, hemi_names, coord_frame, info
         As given (see Parameters); ``graph`` is a ``csr_matrix``.
+
+    See Also
+    --------
+    parcellate_source_space, grow_patch, random_patches
+
+    Notes
+    -----
+    The regions of a BrainForge model are ``model.parcellation``; see the
+    tutorial :ref:`sphx_glr_auto_tutorials_00_quickstart.py` for their time
+    courses.
+
+    Examples
+    --------
+    >>> import mne_brainforge as bf
+    >>> from mne_brainforge.simulation import parcellate_source_space
+    >>> src = bf.datasets.read_fsaverage_source_space()
+    >>> parcellation = parcellate_source_space(src, 500)
+    >>> parcellation.n_regions, parcellation.n_sources
+    (500, 20484)
+    >>> labels = parcellation.to_labels()  # one mne.Label per region
     """
 
     def __init__(
@@ -529,7 +564,14 @@ class Parcellation:
 
     @property
     def centre_distances(self):
-        """Euclidean distances between region centres (m), (n_regions, n_regions)."""
+        """Euclidean distances between region centres (m), (n_regions, n_regions).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> distances = parcellation.centre_distances  # m
+        >>> near = np.flatnonzero(distances[0] < 0.03)  # within 3 cm of region 0
+        """
         if self._centre_dist is None:
             diff = self.centres[:, None, :] - self.centres[None, :, :]
             self._centre_dist = np.linalg.norm(diff, axis=-1)
@@ -549,6 +591,17 @@ class Parcellation:
         -------
         R : scipy.sparse.csr_matrix, shape (n_sources, n_regions)
             The mapping.
+
+        Examples
+        --------
+        Region averages of source values and back:
+
+        >>> import numpy as np
+        >>> x_sources = np.random.default_rng(0).standard_normal(parcellation.n_sources)
+        >>> x_regions = parcellation.region_matrix(normalize=True).T @ x_sources
+        >>> x_smooth = parcellation.region_matrix() @ x_regions  # piecewise constant
+        >>> x_regions.shape, x_smooth.shape
+        ((500,), (20484,))
         """
         data = np.ones(self.n_sources)
         if normalize:
@@ -572,6 +625,22 @@ class Parcellation:
         -------
         labels : list of mne.Label
             The labels, in region order.
+
+        Notes
+        -----
+        See the tutorials :ref:`sphx_glr_auto_tutorials_00_quickstart.py` and
+        :ref:`sphx_glr_auto_tutorials_03_continuous_data.py`.
+
+        Examples
+        --------
+        The time courses of the regions of the pretrained model in an estimate:
+
+        >>> import mne
+        >>> import mne_brainforge as bf
+        >>> labels = bf.load_pretrained().parcellation.to_labels()
+        >>> labels[0].name
+        'bf-lh-000'
+        >>> tcs = mne.extract_label_time_course(stc, labels, fwd["src"], mode="mean")
         """
         width = max(3, len(str(self.n_regions - 1)))
         out = []
@@ -596,6 +665,17 @@ class Parcellation:
             NumPy arrays (labels, positions, source graph, ...) and plain
             str/int/list/None values; :meth:`from_dict` rebuilds the
             parcellation from it.
+
+        See Also
+        --------
+        from_dict, save
+
+        Examples
+        --------
+        >>> from mne_brainforge.simulation import Parcellation
+        >>> state = parcellation.to_dict()
+        >>> Parcellation.from_dict(state).n_regions == parcellation.n_regions
+        True
         """
         graph = self.graph
         state = {
@@ -633,6 +713,15 @@ class Parcellation:
         -------
         parcellation : Parcellation
             The parcellation.
+
+        See Also
+        --------
+        to_dict, load
+
+        Examples
+        --------
+        >>> from mne_brainforge.simulation import Parcellation
+        >>> copy = Parcellation.from_dict(parcellation.to_dict())
         """
         if state.get("format") != _FORMAT:
             raise ValueError("Not a mne-brainforge parcellation (missing 'format').")
@@ -669,6 +758,14 @@ class Parcellation:
             The file name (``.npz`` is appended by NumPy if missing).
         overwrite : bool
             Whether to overwrite an existing file.
+
+        See Also
+        --------
+        load
+
+        Examples
+        --------
+        >>> parcellation.save("parcellation.npz", overwrite=True)
         """
         import json
         from pathlib import Path
@@ -696,6 +793,15 @@ class Parcellation:
         -------
         parcellation : Parcellation
             The parcellation.
+
+        See Also
+        --------
+        save
+
+        Examples
+        --------
+        >>> from mne_brainforge.simulation import Parcellation
+        >>> parcellation = Parcellation.load("parcellation.npz")
         """
         import json
 
@@ -748,11 +854,28 @@ def parcellate_source_space(
     parcellation : Parcellation
         The regions.
 
+    See Also
+    --------
+    Parcellation, source_graph, grow_patch, random_patches
+
     Notes
     -----
     See :mod:`mne_brainforge.simulation.parcellation` for the method. Regions
     are contiguous in the source graph (:func:`source_graph`) by
     construction, and never cross hemispheres.
+
+    Examples
+    --------
+    >>> import mne_brainforge as bf
+    >>> from mne_brainforge.simulation import parcellate_source_space
+    >>> src = bf.datasets.read_fsaverage_source_space()
+    >>> parcellation = parcellate_source_space(src, n_regions=500, seed=0)
+    >>> parcellation.n_regions, parcellation.subject
+    (500, 'fsaverage')
+
+    Regions of equal cortical area instead of equal numbers of sources:
+
+    >>> parcellation = parcellate_source_space(src, 500, balance="area")
     """
     t0 = time.perf_counter()
     _check_surface_src(src, "parcellate_source_space")

@@ -28,6 +28,11 @@ class Patch:
     Made by :func:`grow_patch` and :func:`random_patches`; not meant to be
     built directly.
 
+    Parameters
+    ----------
+    **kwargs
+        The attributes below, all of them, by name.
+
     Attributes
     ----------
     regions : ndarray of int
@@ -60,6 +65,18 @@ class Patch:
         Strength of that bias, in [0, 1] (0 = isotropic growth).
     n_sources_total : int
         Number of sources of the parcellation (length of :meth:`dense_weights`).
+
+    See Also
+    --------
+    grow_patch, random_patches
+
+    Examples
+    --------
+    >>> from mne_brainforge.simulation import grow_patch
+    >>> patch = grow_patch(parcellation, 42, extent=2, rng=0)
+    >>> patch.seed_region, patch.n_rings
+    (42, 2)
+    >>> weights = patch.dense_weights()  # 1 at the centre, 0 outside the patch
     """
 
     __slots__ = (
@@ -86,6 +103,16 @@ class Patch:
         -------
         weights : ndarray, shape (n_sources_total,)
             Amplitude weight of each source of the parcellation.
+
+        Examples
+        --------
+        A source estimate of the patch (``fwd`` on the parcellation's source space):
+
+        >>> import mne
+        >>> import numpy as np
+        >>> vertices = [s["vertno"] for s in fwd["src"]]
+        >>> data = 10e-9 * np.outer(patch.dense_weights(), np.hanning(100))  # A·m
+        >>> stc = mne.SourceEstimate(data, vertices, tmin=0.0, tstep=0.01)
         """
         out = np.zeros(self.n_sources_total)
         out[self.sources] = self.weights
@@ -265,6 +292,18 @@ def grow_patch(
     ValueError
         Bad arguments, or a patch that cannot grow as asked (its hemisphere, or
         the part of it not excluded, has too few regions).
+
+    See Also
+    --------
+    random_patches, parcellate_source_space
+
+    Examples
+    --------
+    >>> from mne_brainforge.simulation import grow_patch
+    >>> patch = grow_patch(parcellation, 42, extent=(1, 3), rng=0)
+    >>> patch = grow_patch(parcellation, 42, area=5e-4, rng=0)  # about 5 cm^2
+    >>> patch.area >= 5e-4
+    True
     """
     if not isinstance(parcellation, Parcellation):
         raise TypeError(
@@ -383,6 +422,18 @@ def random_patches(
         regions, or a ``min_separation`` larger than twice what a
         farthest-point packing of ``n_sources`` centres achieves, which bounds
         the best possible); or no placement found in ``max_tries`` attempts.
+
+    See Also
+    --------
+    grow_patch, EEGSimulator
+
+    Examples
+    --------
+    >>> from mne_brainforge.simulation import random_patches
+    >>> patches = random_patches(parcellation, 2, min_separation=0.03, rng=0)
+    >>> len(patches)
+    2
+    >>> sources = [p.sources for p in patches]  # source indices (forward order)
     """
     if not isinstance(parcellation, Parcellation):
         raise TypeError(

@@ -230,6 +230,18 @@ def extract_spikes(
         Only if ``return_counts``: ``n_candidates``, ``n_edge`` (window outside
         the signal), ``n_overlap`` (doublets), ``n_not_isolated`` and
         ``n_spikes``.
+
+    See Also
+    --------
+    simulate_jansen_rit, extract_background, build_waveform_library
+
+    Examples
+    --------
+    >>> from mne_brainforge.simulation import extract_spikes, simulate_jansen_rit
+    >>> signals, sfreq = simulate_jansen_rit("connectivity_76", 5, sfreq_out=500.0)
+    >>> waveforms, peak_times = extract_spikes(signals, sfreq, target=5)
+    >>> waveforms.shape[1]  # 0.5 s window at 500 Hz, both ends included
+    251
     """
     signals, sfreq = _check_signals(signals, sfreq)
     n_regions = signals.shape[0]
@@ -370,6 +382,19 @@ def extract_background(
     onsets : ndarray, shape (n_segments,)
         The onset of each segment in seconds from the first sample of
         ``signals``.
+
+    See Also
+    --------
+    simulate_jansen_rit, extract_spikes, build_waveform_library
+
+    Examples
+    --------
+    >>> from mne_brainforge.simulation import extract_background, simulate_jansen_rit
+    >>> signals, sfreq = simulate_jansen_rit("connectivity_76", 5, sfreq_out=500.0)
+    >>> segments, seg_regions, onsets = extract_background(
+    ...     signals, sfreq, length=1.0, n_segments=4)
+    >>> segments.shape
+    (4, 500)
     """
     signals, sfreq = _check_signals(signals, sfreq)
     n_regions = signals.shape[0]

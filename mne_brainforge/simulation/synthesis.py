@@ -108,6 +108,22 @@ def make_noise(kind, n_channels, n_times, sfreq, rng, *, mixing=None, line_freq=
     Returns
     -------
     noise : ndarray, shape (n_channels, n_times)
+        The noise, unit scale (its amplitude is set by
+        :func:`add_noise_at_snr`).
+
+    See Also
+    --------
+    add_noise_at_snr
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mne_brainforge.simulation import make_noise
+    >>> rng = np.random.default_rng(0)
+    >>> noise = make_noise("pink", 64, 250, 250.0, rng)
+    >>> noise.shape
+    (64, 250)
+    >>> line = make_noise("line", 64, 250, 250.0, rng, line_freq=60.0)
     """
     if kind == "white":
         return rng.standard_normal((n_channels, n_times))
@@ -147,6 +163,20 @@ def add_noise_at_snr(signal, noise, snr_db, mask=None):
     -------
     data : ndarray, shape (n_channels, n_times)
         Average-referenced ``signal + scaled noise``.
+
+    See Also
+    --------
+    make_noise, measured_snr
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mne_brainforge.simulation import add_noise_at_snr, make_noise, measured_snr
+    >>> rng = np.random.default_rng(0)
+    >>> signal = rng.standard_normal((64, 1)) * np.sin(np.linspace(0, np.pi, 250))
+    >>> noisy = add_noise_at_snr(signal, make_noise("white", 64, 250, 250.0, rng), 10.0)
+    >>> round(float(measured_snr(signal, noisy)), 6)
+    10.0
     """
     signal = average_reference(signal, mask)
     if snr_db is None:
@@ -160,7 +190,37 @@ def add_noise_at_snr(signal, noise, snr_db, mask=None):
 
 
 def measured_snr(signal, noisy, mask=None):
-    """SNR (dB) of ``noisy`` relative to its noise-free ``signal`` (module docstring)."""
+    """SNR (dB) of ``noisy`` relative to its noise-free ``signal``.
+
+    Both are average-referenced over the channels in use; the noise is their
+    difference. See :mod:`mne_brainforge.simulation.synthesis` for the SNR
+    convention.
+
+    Parameters
+    ----------
+    signal : ndarray, shape (n_channels, n_times)
+        Noise-free sensor data.
+    noisy : ndarray, shape (n_channels, n_times)
+        The same data with noise (e.g. from :func:`add_noise_at_snr`).
+    mask : ndarray of bool, shape (n_channels,) | None
+        Channels in use; None uses all.
+
+    Returns
+    -------
+    snr_db : float
+        The SNR in dB.
+
+    See Also
+    --------
+    add_noise_at_snr
+
+    Examples
+    --------
+    >>> from mne_brainforge.simulation import add_noise_at_snr, measured_snr
+    >>> noisy = add_noise_at_snr(signal, noise, 5.0, mask)
+    >>> round(float(measured_snr(signal, noisy, mask)), 6)
+    5.0
+    """
     signal = average_reference(signal, mask)
     noise = average_reference(noisy, mask) - signal
     return 10 * np.log10(np.sum(signal**2) / np.sum(noise**2))

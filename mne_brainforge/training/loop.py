@@ -100,12 +100,15 @@ def train_model(
     topomap_method : str
         Interpolation (see :func:`~mne_brainforge.nn.topomap_matrix`).
     net_kwargs : dict | None
-        Extra arguments of :class:`~mne_brainforge.nn.model.BrainForgeNet`
+        Extra arguments of :class:`~mne_brainforge.nn.BrainForgeNet`
         (e.g. ``spatial='mlp'`` or ``temporal='none'`` for ablations).
     simulator_kwargs : dict | None
-        Extra arguments of the simulator (SNR range, noise kinds, ...).
+        Extra arguments of the simulator,
+        :class:`~mne_brainforge.simulation.EEGSimulator` (SNR range, noise
+        kinds, ...).
     forward_weight, laplacian_weight : float
-        Weights of the physics loss terms (:mod:`~mne_brainforge.training.losses`).
+        Weights of the physics loss terms
+        (:class:`~mne_brainforge.training.BrainForgeLoss`).
     device : str
         ``'auto'`` (CUDA if available), ``'cpu'`` or ``'cuda'``.
     seed : int
@@ -131,7 +134,35 @@ def train_model(
     Returns
     -------
     model : BrainForgeModel
-        The best model (lowest validation loss).
+        The best model (lowest validation loss); the validation history is in
+        ``model.config['training']['history']``.
+
+    See Also
+    --------
+    mne_brainforge.nn.BrainForgeModel.save
+    mne_brainforge.apply_brainforge_inverse
+    mne_brainforge.simulation.fetch_waveform_library
+
+    Notes
+    -----
+    See the tutorial :ref:`sphx_glr_auto_tutorials_02_train_your_own.py`.
+
+    Examples
+    --------
+    A network for the template head with another skull conductivity:
+
+    >>> import mne_brainforge as bf
+    >>> from mne_brainforge.training import train_model
+    >>> fwd = bf.make_fsaverage_forward(info, conductivity=(0.3, 0.0125, 0.3))
+    >>> model = train_model(fwd, steps=3000, checkpoint_dir="checkpoints",
+    ...                     max_time=3600)
+    >>> model.save("my-model.pt")
+    >>> stc = bf.apply_brainforge_inverse(evoked, fwd, model="my-model.pt")
+
+    A second call with the same settings and ``checkpoint_dir`` resumes the
+    training (here, to train longer):
+
+    >>> model = train_model(fwd, steps=6000, checkpoint_dir="checkpoints")
     """
     from ..simulation.library import fetch_waveform_library
 

@@ -37,6 +37,29 @@ class BrainForgeLoss(torch.nn.Module):
         Region adjacency (needed if ``laplacian_weight > 0``).
     forward_weight, laplacian_weight : float
         Weights of the two physics terms (0 disables them).
+
+    See Also
+    --------
+    train_model : Uses this loss.
+
+    Notes
+    -----
+    See :mod:`mne_brainforge.training.losses` for the terms.
+
+    Examples
+    --------
+    With ``simulator`` an :class:`~mne_brainforge.simulation.EEGSimulator`,
+    ``batch`` a batch of its :class:`~mne_brainforge.simulation.SyntheticEEGDataset`
+    and ``net`` a :class:`~mne_brainforge.nn.BrainForgeNet`:
+
+    >>> from mne_brainforge.training import BrainForgeLoss
+    >>> criterion = BrainForgeLoss()  # the supervised term only
+    >>> parcellation = simulator.parcellation
+    >>> region_gain = simulator.gain @ parcellation.region_matrix().toarray()  # (C, R)
+    >>> criterion = BrainForgeLoss(region_gain, parcellation.adjacency,
+    ...                            forward_weight=0.1, laplacian_weight=0.01)
+    >>> loss, terms = criterion(net(batch["eeg"], topo), batch)
+    >>> loss.backward()
     """
 
     def __init__(self, region_gain=None, adjacency=None, *, forward_weight=0.0,
@@ -55,9 +78,29 @@ class BrainForgeLoss(torch.nn.Module):
     def forward(self, pred, batch):
         """Return the total loss and its terms (dict of floats).
 
-        ``pred`` (B, R, T); ``batch`` with ``target`` (B, R, T) and, for the
-        forward term, ``eeg`` (B, C, T), ``mask`` (B, C), ``eeg_scale``,
-        ``target_scale`` (B,).
+        Parameters
+        ----------
+        pred : torch.Tensor, shape (B, R, T)
+            Predicted region time courses (the network's output).
+        batch : dict of str -> torch.Tensor
+            A batch of :class:`~mne_brainforge.simulation.SyntheticEEGDataset`
+            items: ``target`` (B, R, T) and, for the forward term, ``eeg``
+            (B, C, T), ``mask`` (B, C), ``eeg_scale`` and ``target_scale``
+            (B,).
+
+        Returns
+        -------
+        loss : torch.Tensor
+            The weighted sum of the terms (a scalar, to back-propagate).
+        terms : dict of str -> float
+            ``relative_mse``, and ``forward`` and ``laplacian`` where their
+            weights are positive.
+
+        Examples
+        --------
+        >>> loss, terms = criterion(pred, batch)  # calls forward
+        >>> sorted(terms)
+        ['forward', 'laplacian', 'relative_mse']
         """
         target = batch["target"]
         error = torch.sum((pred - target) ** 2, dim=(1, 2))
