@@ -43,6 +43,8 @@ def _single_dipole_errors(fwd_true, fwd, info, vertices):
 @pytest.mark.slow
 def test_inverse_crime_is_exact_and_mismatch_is_not():
     info = montage_info(32)
+    with pytest.raises(ValueError, match="one of"):
+        montage_info(48)
     fwd = make_fsaverage_forward(info, verbose=False)
     vertices = np.random.default_rng(0).choice(20484, 8, replace=False)
     crime = _single_dipole_errors(fwd, fwd, info, vertices)

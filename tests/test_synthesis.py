@@ -108,6 +108,8 @@ def test_dataset_reproducible_and_worker_safe(simulator):
     item = items[0]
     assert item["eeg"].shape == (64, 250) and item["target"].shape == (200, 250)
     assert float(item["eeg"].abs().max()) == pytest.approx(1.0)
+    resumed = SyntheticEEGDataset(simulator, n_samples=8, seed=5, start=5)
+    assert len(resumed) == 3 and [int(item["index"]) for item in resumed] == [5, 6, 7]
     data.set_epoch(1)
     assert not torch.allclose(data.sample(0)["eeg"], first[0])
 

@@ -78,6 +78,9 @@ def test_resume_and_round_trip(fwd32, spike_library, tmp_path):
     assert [h["step"] for h in history] == [3, 6, 9]  # continued, not restarted
     with pytest.raises(ValueError, match="other settings"):
         train_model(fwd32, **dict(kwargs, lr=0.1))
+    other = type(spike_library)(seed=1)  # other waveforms: not the same training data
+    with pytest.raises(ValueError, match="other settings"):
+        train_model(fwd32, **dict(kwargs, library=other))
 
     resumed.save(tmp_path / "model.pt")
     loaded = BrainForgeModel.load(tmp_path / "model.pt")

@@ -88,7 +88,7 @@ class MNEInverse:
     def __call__(self, evoked, forward, noise_cov):
         if self.method == "LCMV":
             return self._lcmv(evoked, forward, noise_cov)
-        key = (id(forward), id(noise_cov), evoked.nave)
+        key = (id(forward), id(noise_cov), evoked.nave, self.method, self.lambda2, self.loose)
         if key not in self._cache:
             fwd = forward
             if self.loose == 0:
@@ -221,6 +221,9 @@ def montage_info(n_channels, sfreq=SFREQ):
     """
     from ..demo import montage_info as named_montage_info  # demo imports this module
 
+    if n_channels not in MONTAGES:
+        raise ValueError(f"n_channels must be one of {sorted(MONTAGES)} (the benchmark's "
+                         f"BioSemi montages), got {n_channels!r}.")  # fmt: skip
     return named_montage_info(MONTAGES[n_channels], sfreq)
 
 

@@ -132,8 +132,8 @@ def apply_brainforge_inverse(evoked, forward, model=None, noise_cov=None, *, pic
 
 @verbose
 @_common_notes
-def apply_brainforge_inverse_raw(raw, forward, model=None, noise_cov=None, *, start=None,
-                                 stop=None, pick_ori=None, verbose=None):  # fmt: skip
+def apply_brainforge_inverse_raw(raw, forward, model=None, noise_cov=None, *, pick_ori=None,
+                                 start=None, stop=None, verbose=None):  # fmt: skip
     """Estimate cortical sources of continuous data with a BrainForge network.
 
     Parameters

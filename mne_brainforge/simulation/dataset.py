@@ -343,7 +343,7 @@ class SyntheticEEGDataset(torch.utils.data.IterableDataset):
     def __len__(self):
         if self.n_samples is None:
             raise TypeError("An endless SyntheticEEGDataset (n_samples=None) has no length.")
-        return self.n_samples
+        return max(0, self.n_samples - self.start)
 
     def sample(self, index):
         """Return item ``index`` (deterministic), as a dict of tensors.

@@ -164,7 +164,7 @@ def train_model(
 
     >>> model = train_model(fwd, steps=6000, checkpoint_dir="checkpoints")
     """
-    from ..simulation.library import fetch_waveform_library
+    from ..simulation.library import _sha256, fetch_waveform_library
 
     device = _device(device)
     forward = _fixed(forward)
@@ -184,7 +184,7 @@ def train_model(
         training=dict(steps=steps, batch_size=batch_size, lr=lr, seed=seed,
                       forward_weight=forward_weight, laplacian_weight=laplacian_weight,
                       simulator=simulator_kwargs or {}, n_channels=len(simulator.ch_names),
-                      library=library.info.get("sha256") if hasattr(library, "info") else None),
+                      library=_sha256(training_spikes.spikes)[:16]),
     )  # fmt: skip
 
     torch.manual_seed(seed)
@@ -345,7 +345,10 @@ def _comparable(config):
 
 def _resume(path, config, net, optimizer, scheduler):
     blob = torch.load(path, map_location="cpu", weights_only=True)
-    if _comparable(json.loads(blob["config"])) != _comparable(json.loads(json.dumps(config))):
+    saved, current = json.loads(blob["config"]), json.loads(json.dumps(config))
+    if saved["training"].get("library") is None:  # made before the spikes' digest was kept
+        saved["training"]["library"] = current["training"]["library"]
+    if _comparable(saved) != _comparable(current):
         raise ValueError(
             f"The checkpoint {path} was made with other settings; use another "
             "checkpoint_dir or delete it to start afresh."
