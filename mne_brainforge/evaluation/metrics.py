@@ -9,6 +9,7 @@ in millimetres.
 
 import mne
 import numpy as np
+from scipy import sparse
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial.distance import cdist
@@ -150,9 +151,11 @@ def _check(stc, truth):
 def local_maxima(values, graph, *, threshold=0.1, pos=None):
     """Sources whose value is >= all their neighbours' and >= threshold * max.
 
-    A plateau (connected sources of one maximal value, as in a map that is
-    constant over each region) is one maximum, represented by its source
-    closest to the plateau's centroid (its first source without ``pos``).
+    A plateau (connected sources of one value, as in a map that is constant
+    over each region) is one maximum if no source next to it is higher,
+    represented by its source closest to the plateau's centroid (its first
+    source without ``pos``); a plateau with a higher neighbour anywhere on its
+    border is no maximum, even though its inner sources equal all theirs.
 
     Parameters
     ----------
@@ -178,17 +181,23 @@ def local_maxima(values, graph, *, threshold=0.1, pos=None):
     >>> peaks = local_maxima(energy_map(stc), graph, threshold=0.5)
     """
     graph = graph.tocsr()
-    neighbour_max = np.full(len(values), -np.inf)
-    rows = np.repeat(np.arange(graph.shape[0]), np.diff(graph.indptr))
+    n = graph.shape[0]
+    neighbour_max = np.full(n, -np.inf)
+    rows = np.repeat(np.arange(n), np.diff(graph.indptr))
     np.maximum.at(neighbour_max, rows, values[graph.indices])
-    keep = (values >= neighbour_max) & (values >= threshold * values.max()) & (values > 0)
-    candidates = np.flatnonzero(keep)
-    # neighbouring candidates are equal (each is >= the other): same plateau
-    sub = graph[candidates][:, candidates]
-    n_plateaus, plateau = connected_components(sub, directed=False)
-    maxima = np.empty(n_plateaus, int)
-    for k in range(n_plateaus):
-        members = candidates[plateau == k]
+    # plateaus: components of the edges that join equal values (single sources too)
+    equal = values[rows] == values[graph.indices]
+    links = sparse.csr_matrix((np.ones(equal.sum()), (rows[equal], graph.indices[equal])),
+                              shape=(n, n))  # fmt: skip
+    _, plateau = connected_components(links, directed=False)
+    # a plateau is a maximum if every source of it is >= all its neighbours
+    lower = np.bincount(plateau, values < neighbour_max) > 0
+    keep = ~lower[plateau] & (values >= threshold * values.max()) & (values > 0)
+    kept = np.flatnonzero(keep)  # whole plateaus (threshold and sign are per value)
+    kept = kept[np.argsort(plateau[kept], kind="stable")]
+    groups = np.split(kept, np.flatnonzero(np.diff(plateau[kept])) + 1) if len(kept) else []
+    maxima = np.empty(len(groups), int)
+    for k, members in enumerate(groups):
         if pos is None or len(members) == 1:
             maxima[k] = members[0]
         else:
