@@ -12,6 +12,8 @@ from ..simulation.parcellation import Parcellation
 from .model import BrainForgeNet
 from .topomap import topomap_matrix
 
+#: Windows per network call on the CPU (see ``BrainForgeModel.predict_regions``).
+CPU_CHUNK = 4
 _FORMAT = "mne-brainforge-model"
 _FORMAT_VERSION = 1
 
@@ -168,6 +170,10 @@ class BrainForgeModel:
         -----
         This is the bare network; :func:`~mne_brainforge.apply_brainforge_inverse`
         and friends also re-reference, resample, window and scale the data.
+        On the CPU the windows go through the network a few at a time
+        (``CPU_CHUNK`` of :mod:`mne_brainforge.nn.brainforge`): the activations
+        then stay in the cache, which makes long recordings faster than one
+        large batch does.
 
         Examples
         --------
@@ -185,8 +191,10 @@ class BrainForgeModel:
         eeg = torch.as_tensor(np.asarray(eeg), dtype=torch.float32)
         scale = eeg.abs().amax(dim=(1, 2), keepdim=True).clamp_min(1e-30)
         device = next(self.net.parameters()).device
-        out = self.net((eeg / scale).to(device), self.topomap(ch_pos).to(device))
-        return out.cpu().numpy()
+        eeg, topo = (eeg / scale).to(device), self.topomap(ch_pos).to(device)
+        chunk = CPU_CHUNK if device.type == "cpu" else len(eeg)
+        return torch.cat([self.net(eeg[k : k + chunk], topo)
+                          for k in range(0, len(eeg), max(chunk, 1))]).cpu().numpy()  # fmt: skip
 
     def to_sources(self, regions):
         """Spread region values over the sources (piecewise constant).
