@@ -101,6 +101,7 @@ def _cmd_train(args):
     from .training import train_model
 
     _apply_preset(args, args.subparser)
+    args.out.parent.mkdir(parents=True, exist_ok=True)  # before training, not after
 
     if args.forward is not None:
         fwd = mne.read_forward_solution(args.forward)
