@@ -76,6 +76,7 @@ def test_resume_and_round_trip(fwd32, spike_library, tmp_path):
     resumed = train_model(fwd32, **dict(kwargs, steps=9))
     history = resumed.config["training"]["history"]
     assert [h["step"] for h in history] == [3, 6, 9]  # continued, not restarted
+    assert resumed.config["training"]["wall_time_s"] > model.config["training"]["wall_time_s"]
     with pytest.raises(ValueError, match="other settings"):
         train_model(fwd32, **dict(kwargs, lr=0.1))
     other = type(spike_library)(seed=1)  # other waveforms: not the same training data

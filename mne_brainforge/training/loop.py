@@ -200,7 +200,8 @@ def train_model(
         optimizer,
         lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)),
     )
-    state = dict(step=0, best_val=np.inf, history=[], best_state=None, bad_validations=0)
+    state = dict(step=0, best_val=np.inf, history=[], best_state=None, bad_validations=0,
+                 wall_time_s=0.0)  # fmt: skip
     ckpt = Path(checkpoint_dir) / _CHECKPOINT if checkpoint_dir else None
     if ckpt is not None and ckpt.is_file():
         state = _resume(ckpt, config, net, optimizer, scheduler)
@@ -216,6 +217,10 @@ def train_model(
     )  # fmt: skip
     model = BrainForgeModel(net, parcellation, config)
     t_start = last_ckpt = time.perf_counter()
+    time_before = state["wall_time_s"]  # of the runs this one resumes
+
+    def clock():  # total training time, across resumed runs
+        state["wall_time_s"] = time_before + time.perf_counter() - t_start
     bar = tqdm(total=steps, initial=state["step"], desc="training", unit="step")
     with threadpool_limits(n_threads):
         for batch in loader:
@@ -242,16 +247,18 @@ def train_model(
             if state["step"] % val_every == 0 or state["step"] == steps:
                 _validate(model, val_set, criterion, evaluator, state, device)
             if ckpt is not None and time.perf_counter() - last_ckpt > checkpoint_every:
+                clock()
                 _save_checkpoint(ckpt, config, net, optimizer, scheduler, state)
                 last_ckpt = time.perf_counter()
     bar.close()
     if not state["history"] or state["history"][-1]["step"] != state["step"]:
         _validate(model, val_set, criterion, evaluator, state, device)
+    clock()
     if ckpt is not None:
         _save_checkpoint(ckpt, config, net, optimizer, scheduler, state)
     net.load_state_dict(state["best_state"])
     model.config["training"].update(
-        steps_done=state["step"], wall_time_s=round(time.perf_counter() - t_start, 1),
+        steps_done=state["step"], wall_time_s=round(state["wall_time_s"], 1),
         device=device, history=state["history"],
     )  # fmt: skip
     return model
@@ -330,7 +337,7 @@ def _save_checkpoint(path, config, net, optimizer, scheduler, state):
         config=json.dumps(config), net=net.state_dict(), optimizer=optimizer.state_dict(),
         scheduler=scheduler.state_dict(), step=state["step"], best_val=float(state["best_val"]),
         history=json.dumps(state["history"]), best_state=state["best_state"],
-        bad_validations=state["bad_validations"],
+        bad_validations=state["bad_validations"], wall_time_s=float(state["wall_time_s"]),
     )  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -358,4 +365,5 @@ def _resume(path, config, net, optimizer, scheduler):
     scheduler.load_state_dict(blob["scheduler"])
     return dict(step=int(blob["step"]), best_val=float(blob["best_val"]),
                 history=json.loads(blob["history"]), best_state=blob["best_state"],
-                bad_validations=int(blob["bad_validations"]))  # fmt: skip
+                bad_validations=int(blob["bad_validations"]),
+                wall_time_s=float(blob.get("wall_time_s", 0.0)))  # fmt: skip
