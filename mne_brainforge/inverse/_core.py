@@ -11,6 +11,7 @@ import logging
 import operator
 import os
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from mne.utils import logger, warn
 BATCH_WINDOWS = 32
 #: Samples per read when scanning data and per block when resampling the output.
 CHUNK_SAMPLES = 32768
+#: Threads resampling the region time courses back to the data's rate.
+RESAMPLE_THREADS = max(1, min(4, os.cpu_count() or 1))
 #: Show a progress bar from this many windows on.
 PROGRESS_MIN_WINDOWS = 100
 #: The network needs at least this many channels.
@@ -432,9 +435,17 @@ def _estimate_regions(setup, read, n_samples):
     if (up, down) == (1, 1):
         return regions[:, :n_samples]
     out = np.empty((n_regions, n_samples))
-    for a in range(0, n_samples, CHUNK_SAMPLES):
+
+    def resample_block(rows, a):  # SciPy's filter releases the GIL: threads share the rows
         b = min(a + CHUNK_SAMPLES, n_samples)
-        out[:, a:b] = _resample_span(lambda i, j: regions[:, i:j], n_model, down, up, a, b)
+        out[rows, a:b] = _resample_span(lambda i, j: regions[rows, i:j], n_model, down, up, a, b)
+
+    bounds = np.linspace(0, n_regions, RESAMPLE_THREADS + 1).astype(int)
+    blocks = [(slice(r0, r1), a) for a in range(0, n_samples, CHUNK_SAMPLES)
+              for r0, r1 in zip(bounds[:-1], bounds[1:])]  # fmt: skip
+    with ThreadPoolExecutor(RESAMPLE_THREADS) as pool:
+        for future in [pool.submit(resample_block, *block) for block in blocks]:
+            future.result()
     return out
 
 
