@@ -84,3 +84,23 @@ def test_causal_model_ignores_the_future():
         a, b = net(eeg, topo), net(changed, topo)
     torch.testing.assert_close(a[..., :20], b[..., :20])
     assert not torch.allclose(a[..., 20:], b[..., 20:])
+
+
+def test_predict_regions_folds_batchnorm_and_follows_the_weights():
+    from pathlib import Path
+
+    from mne_brainforge.nn import BrainForgeModel
+
+    model = BrainForgeModel.load(Path(__file__).parents[1] / "weights" / "fsaverage-brainforge.pt")
+    pos = _positions("biosemi64")
+    eeg = np.random.default_rng(0).standard_normal((5, 64, model.n_times)).cumsum(-1)
+    out = model.predict_regions(eeg, pos)
+    fused = model._inference_net()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    x = torch.as_tensor(eeg, dtype=torch.float32)
+    with torch.no_grad():  # the trained network itself, BatchNorm and all
+        ref = model.net.eval()(x / x.abs().amax(dim=(1, 2), keepdim=True), model.topomap(pos))
+    np.testing.assert_allclose(out, ref.numpy(), rtol=0, atol=1e-5 * np.abs(out).max())
+    with torch.no_grad():  # weights changed in place: the next prediction follows
+        model.net.head.bias += 1.0
+    np.testing.assert_allclose(model.predict_regions(eeg, pos), out + 1.0, rtol=0, atol=1e-4)
