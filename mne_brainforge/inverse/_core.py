@@ -278,17 +278,13 @@ def _fixed_gain(forward):
     again and again. The result is kept while the forward lives, and
     recomputed if its gain was modified in place.
     """
-    from ..simulation.synthesis import fixed_orientation_gain
+    from ..simulation.synthesis import cortex_normal, fixed_orientation_gain
 
     key, fingerprint = id(forward), _fingerprint(forward)
     cached = _FIXED_GAINS.get(key)
     if cached is not None and cached[0] == fingerprint:
         return cached[1], cached[2]
-    fixed = forward
-    if forward["source_ori"] != mne.io.constants.FIFF.FIFFV_MNE_FIXED_ORI:
-        fixed = mne.convert_forward_solution(forward, surf_ori=True, force_fixed=True,
-                                             verbose=False)  # fmt: skip
-    gain, names = fixed_orientation_gain(fixed)
+    gain, names = fixed_orientation_gain(cortex_normal(forward))
     gain.flags.writeable = False  # shared by every call on this forward
     if cached is None:
         weakref.finalize(forward, _FIXED_GAINS.pop, key, None)

@@ -18,6 +18,13 @@ from mne.io.constants import FIFF
 NOISE_KINDS = ("white", "pink", "spatial", "line")
 
 
+def cortex_normal(fwd):
+    """``fwd`` with fixed orientation normal to the cortex: itself if it has it, else a copy."""
+    if fwd["source_ori"] == FIFF.FIFFV_MNE_FIXED_ORI:
+        return fwd
+    return mne.convert_forward_solution(fwd, surf_ori=True, force_fixed=True, verbose=False)
+
+
 def fixed_orientation_gain(fwd):
     """Return the EEG gain matrix of a fixed-orientation surface forward.
 

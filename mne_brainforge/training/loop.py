@@ -19,7 +19,7 @@ from ..nn.model import BrainForgeNet
 from ..nn.topomap import masked_topomap_matrix
 from ..simulation.dataset import EEGSimulator, SyntheticEEGDataset
 from ..simulation.parcellation import Parcellation, parcellate_source_space, source_graph
-from ..simulation.synthesis import fixed_orientation_gain
+from ..simulation.synthesis import cortex_normal, fixed_orientation_gain
 from .losses import BrainForgeLoss
 
 _CHECKPOINT = "checkpoint.pt"
@@ -44,12 +44,6 @@ def _worker_init(_):
     # one BLAS thread per data worker: the cores are shared with training
     threadpool_limits(1)
     torch.set_num_threads(1)
-
-
-def _fixed(forward):
-    if forward["source_ori"] == mne.io.constants.FIFF.FIFFV_MNE_FIXED_ORI:
-        return forward
-    return mne.convert_forward_solution(forward, surf_ori=True, force_fixed=True, verbose=False)
 
 
 def _device(device):
@@ -167,7 +161,7 @@ def train_model(
     from ..simulation.library import _sha256, fetch_waveform_library
 
     device = _device(device)
-    forward = _fixed(forward)
+    forward = cortex_normal(forward)
     fixed_orientation_gain(forward)  # clear errors for MEG-only / volume forwards
     library = library if library is not None else fetch_waveform_library(verbose=False)
     training_spikes = _training_split(library)
