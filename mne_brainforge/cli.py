@@ -35,7 +35,13 @@ def _cmd_head(args):
 
 
 def _cmd_demo(args):
+    import matplotlib
+
     from .demo import run_demo
+
+    # the demo only writes PNGs: a GUI backend would need the display that the
+    # 3D renderer may have started (Xvfb) to suit Qt as well, which it need not
+    matplotlib.use("Agg")
 
     try:
         outputs = run_demo(
