@@ -11,10 +11,10 @@ import json
 from pathlib import Path
 
 import mne
-import numpy as np
 
 from mne_brainforge import make_fsaverage_forward
-from mne_brainforge.evaluation.benchmark import montage_info, run_benchmark, summarize
+from mne_brainforge.evaluation.benchmark import run_benchmark, summarize
+from mne_brainforge.head import make_montage_info
 from mne_brainforge.inverse import apply_brainforge_inverse
 from mne_brainforge.nn import BrainForgeModel
 from mne_brainforge.training import train_model
@@ -26,7 +26,9 @@ VARIANTS = {
     "bilinear maps": dict(topomap_method="bilinear"),
     "bicubic maps": dict(topomap_method="bicubic"),
     "gaussian RBF maps": dict(topomap_method="gaussian"),
-    "+ physics (forward 0.1, Laplacian 0.01)": dict(forward_weight=0.1, laplacian_weight=0.01),
+    "+ physics (forward 0.1, Laplacian 0.01)": dict(
+        forward_weight=0.1, laplacian_weight=0.01
+    ),
 }
 METRICS = ("localization_error", "spatial_dispersion", "auc")
 
@@ -34,17 +36,25 @@ METRICS = ("localization_error", "spatial_dispersion", "auc")
 def main(steps, out):
     mne.set_log_level("error")
     out.mkdir(parents=True, exist_ok=True)
-    fwd = make_fsaverage_forward(montage_info(64))
+    fwd = make_fsaverage_forward(make_montage_info(64))
     results = {}
     for k, (name, kwargs) in enumerate(VARIANTS.items()):
         fname = out / f"variant{k}.pt"
         if fname.is_file():
             model = BrainForgeModel.load(fname)
         else:
-            model = train_model(fwd, steps=steps, seed=0, checkpoint_dir=out / f"ckpt{k}",
-                                simulator_kwargs=dict(n_channels_range=(48, 64)), **kwargs)  # fmt: skip
+            model = train_model(
+                fwd,
+                steps=steps,
+                seed=0,
+                checkpoint_dir=out / f"ckpt{k}",
+                simulator_kwargs=dict(n_channels_range=(48, 64)),
+                **kwargs,
+            )
             model.save(fname, overwrite=True)
-        method = {"BrainForge": lambda ev, f, c, m=model: apply_brainforge_inverse(ev, f, m)}
+        method = {
+            "BrainForge": lambda ev, f, c, m=model: apply_brainforge_inverse(ev, f, m)
+        }
         records = run_benchmark(method, montages=(64,), verbose=False)
         summary = summarize(records, ("n_sources",))
         results[name] = {
@@ -60,7 +70,9 @@ def main(steps, out):
 
 def _write_markdown(results, steps, fname):
     groups = [g for g in next(iter(results.values())) if g != "wall_time_s"]
-    head = ["variant"] + [f"{g}: {m}" for g in groups for m in ("LE mm", "SD mm", "AUC")]
+    head = ["variant"] + [
+        f"{g}: {m}" for g in groups for m in ("LE mm", "SD mm", "AUC")
+    ]
     lines = [
         "# Ablations (64 channels, benchmark with head-model mismatch)",
         "",
@@ -73,7 +85,9 @@ def _write_markdown(results, steps, fname):
     ]
     for name, res in results.items():
         cells = [f"{res[g][m]:.3g}" for g in groups for m in METRICS]
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {res['wall_time_s']:.0f} |")
+        lines.append(
+            f"| {name} | " + " | ".join(cells) + f" | {res['wall_time_s']:.0f} |"
+        )
     fname.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
@@ -81,6 +95,10 @@ def _write_markdown(results, steps, fname):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parents[1] / "docs/benchmarks/ablations")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).parents[1] / "docs/benchmarks/ablations",
+    )
     args = parser.parse_args()
     main(args.steps, args.out)

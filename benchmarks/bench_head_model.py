@@ -60,10 +60,14 @@ def main():
         results["forward_s"] = {}
         for n_ch, name in MONTAGES.items():
             info = _info(name)
-            times = [_timed(mne_brainforge.make_fsaverage_forward, info)[1] for _ in range(2)]
+            times = [
+                _timed(mne_brainforge.make_fsaverage_forward, info)[1] for _ in range(2)
+            ]
             results["forward_s"][n_ch] = {"first": times[0], "second": times[1]}
         subjects_dir = fetch_fsaverage()
-        geometry = json.loads((subjects_dir / "fsaverage/bem/geometry.json").read_text())
+        geometry = json.loads(
+            (subjects_dir / "fsaverage/bem/geometry.json").read_text()
+        )
         results["geometry"] = geometry
         _figure(subjects_dir, OUT / "head_model.png")
     OUT.mkdir(parents=True, exist_ok=True)
@@ -100,9 +104,14 @@ def _table(r):
         "| layer | min | 5th pct | median | 95th pct | max |",
         "|---|---|---|---|---|---|",
     ]
-    for layer, key in (("skull", "skull_thickness_mm"), ("scalp", "scalp_thickness_mm")):
+    for layer, key in (
+        ("skull", "skull_thickness_mm"),
+        ("scalp", "scalp_thickness_mm"),
+    ):
         v = g[key]
-        rows.append(f"| {layer} | {v['min']} | {v['p5']} | {v['median']} | {v['p95']} | {v['max']} |")
+        rows.append(
+            f"| {layer} | {v['min']} | {v['p5']} | {v['median']} | {v['p95']} | {v['max']} |"
+        )
     rows += ["", "![BEM cross-sections and thickness](head_model.png)", ""]
     return "\n".join(rows)
 
@@ -120,14 +129,21 @@ def _figure(subjects_dir, fname):
     meshes = {}
     for name, (path, _) in layers.items():
         rr, tris = nib.freesurfer.read_geometry(path)
-        meshes[name] = (rr, tris, pv.PolyData(rr, np.c_[np.full(len(tris), 3), tris].ravel()))
+        meshes[name] = (
+            rr,
+            tris,
+            pv.PolyData(rr, np.c_[np.full(len(tris), 3), tris].ravel()),
+        )
     fig, axes = plt.subplots(1, 4, figsize=(17, 4.5))
-    planes = (("coronal y = -20 mm", 1, (0, 2)), ("sagittal x = 30 mm", 0, (1, 2)),
-              ("axial z = 20 mm", 2, (0, 1)))  # fmt: skip
+    planes = (
+        ("coronal y = -20 mm", 1, (0, 2)),
+        ("sagittal x = 30 mm", 0, (1, 2)),
+        ("axial z = 20 mm", 2, (0, 1)),
+    )
     offsets = {0: 30.0, 1: -20.0, 2: 20.0}
     for ax, (title, axis, (i, j)) in zip(axes, planes):
         normal = np.eye(3)[axis]
-        for name, (path, color) in layers.items():
+        for name, (_path, color) in layers.items():
             cut = meshes[name][2].slice(normal=normal, origin=normal * offsets[axis])
             if cut.n_points == 0:
                 continue
@@ -139,7 +155,9 @@ def _figure(subjects_dir, fname):
         ax.set_aspect("equal")
         ax.set_xlabel("mm")
     axes[0].legend(loc="lower left", fontsize=8)
-    inner, outer, skin = (meshes[k][:2] for k in ("inner skull", "outer skull", "scalp"))
+    inner, outer, skin = (
+        meshes[k][:2] for k in ("inner skull", "outer skull", "scalp")
+    )
     skull = surface_distance(outer[0] / 1e3, inner[0] / 1e3, inner[1]) * 1e3
     scalp = surface_distance(outer[0] / 1e3, skin[0] / 1e3, skin[1]) * 1e3
     axes[3].hist(skull, bins=40, alpha=0.7, label="skull")

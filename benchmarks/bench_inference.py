@@ -51,7 +51,9 @@ def _info():
 def _eeg(n_channels, n_times, seed=0):
     """Random EEG-like data (V): white noise, 10 uV, with channel offsets."""
     rng = np.random.default_rng(seed)
-    return rng.standard_normal((n_channels, n_times)) * 1e-5 + rng.uniform(-1e-5, 1e-5, (n_channels, 1))
+    return rng.standard_normal((n_channels, n_times)) * 1e-5 + rng.uniform(
+        -1e-5, 1e-5, (n_channels, 1)
+    )
 
 
 def _load_model(spec):
@@ -62,8 +64,12 @@ def _load_model(spec):
 
 def _stats(times):
     times = np.asarray(times, float)
-    return dict(median_s=float(np.median(times)), p10_s=float(np.percentile(times, 10)),
-                p90_s=float(np.percentile(times, 90)), n_calls=len(times))  # fmt: skip
+    return dict(
+        median_s=float(np.median(times)),
+        p10_s=float(np.percentile(times, 10)),
+        p90_s=float(np.percentile(times, 90)),
+        n_calls=len(times),
+    )
 
 
 def _time_calls(func, n_calls, n_warmup):
@@ -121,24 +127,36 @@ def raw_worker(fwd_file, model_spec, minutes, threads):
     info = _info()
     n_samples = int(round(minutes * 60 * SFREQ))
     raw = mne.io.RawArray(_eeg(len(info.ch_names), n_samples), info)
-    result = dict(minutes=minutes, n_channels=len(info.ch_names), sfreq=SFREQ,
-                  n_samples=n_samples, data_mb=raw._data.nbytes / 2**20)  # fmt: skip
+    result = dict(
+        minutes=minutes,
+        n_channels=len(info.ch_names),
+        sfreq=SFREQ,
+        n_samples=n_samples,
+        data_mb=raw._data.nbytes / 2**20,
+    )
     up, down = _core._ratio(SFREQ, model.sfreq)
     result["n_windows"] = len(_core._windows(-(-n_samples * up // down), model.n_times))
     result["rss_before_mb"] = _rss_mb()
     # the setup (forward file, model) may have peaked higher than the call will:
     # measure the call's own peak from a reset mark where the kernel allows it
-    result["peak_rss_method"] = ("VmHWM after clear_refs" if _reset_peak_rss()
-                                 else "ru_maxrss, which includes the setup's peak")  # fmt: skip
+    result["peak_rss_method"] = (
+        "VmHWM after clear_refs"
+        if _reset_peak_rss()
+        else "ru_maxrss, which includes the setup's peak"
+    )
     peak_before = _peak_rss_mb()
     t0 = time.perf_counter()
     stc = apply_brainforge_inverse_raw(raw, fwd, model)
     result["wall_s"] = time.perf_counter() - t0
     result["peak_rss_mb"] = _peak_rss_mb()
-    result["peak_rss_increase_mb"] = result["peak_rss_mb"] - max(peak_before, result["rss_before_mb"])
+    result["peak_rss_increase_mb"] = result["peak_rss_mb"] - max(
+        peak_before, result["rss_before_mb"]
+    )
     result["max_rss_process_mb"] = _maxrss_mb()
     result["stc_shape"] = list(stc.shape)
-    result["stc_region_data_mb"] = stc._sens_data.nbytes / 2**20 if stc._kernel is not None else None
+    result["stc_region_data_mb"] = (
+        stc._sens_data.nbytes / 2**20 if stc._kernel is not None else None
+    )
     result["stc_full_data_gb"] = stc.shape[0] * stc.shape[1] * 8 / 2**30
     del stc
     tracemalloc.start()
@@ -166,8 +184,11 @@ def _flops(model, ch_pos):
     fastpath = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)
     try:
-        with (torch.no_grad(), sdpa_kernel(SDPBackend.MATH),
-              FlopCounterMode(display=False) as counter):  # fmt: skip
+        with (
+            torch.no_grad(),
+            sdpa_kernel(SDPBackend.MATH),
+            FlopCounterMode(display=False) as counter,
+        ):
             net(x, topo)
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
@@ -177,16 +198,30 @@ def _flops(model, ch_pos):
         if len(parts) == 2:  # BrainForgeNet.<child>
             per_module[parts[1]] = int(sum(ops.values()))
     total = int(counter.get_total_flops())
-    per_op = {str(op): int(n) for op, n in counter.get_flop_counts().get("Global", {}).items()}
-    params = {name: sum(p.numel() for p in child.parameters())
-              for name, child in net.named_children()}  # fmt: skip
-    return dict(total=total, per_module=per_module, per_op=per_op,
-                parameters=sum(p.numel() for p in net.parameters()), parameters_per_module=params)  # fmt: skip
+    per_op = {
+        str(op): int(n) for op, n in counter.get_flop_counts().get("Global", {}).items()
+    }
+    params = {
+        name: sum(p.numel() for p in child.parameters())
+        for name, child in net.named_children()
+    }
+    return dict(
+        total=total,
+        per_module=per_module,
+        per_op=per_op,
+        parameters=sum(p.numel() for p in net.parameters()),
+        parameters_per_module=params,
+    )
 
 
 def _model_file(spec):
     """What the model is, for the report: name or path, and the file's SHA-256."""
-    from mne_brainforge.weights import DEFAULT_WEIGHTS, _sha256, fetch_weights, list_weights
+    from mne_brainforge.weights import (
+        DEFAULT_WEIGHTS,
+        _sha256,
+        fetch_weights,
+        list_weights,
+    )
 
     if not spec or spec in list_weights():
         name = spec or DEFAULT_WEIGHTS
@@ -208,32 +243,51 @@ def _machine(threads):
     try:
         from threadpoolctl import threadpool_info
 
-        blas = sorted({f"{p['internal_api']} {p['num_threads']} threads" for p in threadpool_info()})
+        blas = sorted(
+            {
+                f"{p['internal_api']} {p['num_threads']} threads"
+                for p in threadpool_info()
+            }
+        )
     except ImportError:
         pass
-    return dict(cpu=cpu, cpu_count=os.cpu_count(), torch_threads=threads,
-                torch=torch.__version__, mne=mne.__version__, numpy=np.__version__,
-                mne_brainforge=mne_brainforge.__version__, blas=blas,
-                python=platform.python_version())  # fmt: skip
+    return dict(
+        cpu=cpu,
+        cpu_count=os.cpu_count(),
+        torch_threads=threads,
+        torch=torch.__version__,
+        mne=mne.__version__,
+        numpy=np.__version__,
+        mne_brainforge=mne_brainforge.__version__,
+        blas=blas,
+        python=platform.python_version(),
+    )
 
 
 def main(args):
     from mne_brainforge import apply_brainforge_inverse, make_fsaverage_forward
-    from mne_brainforge.evaluation.benchmark import MNEInverse
+    from mne_brainforge.inverse import MNEInverse
 
     load_start = os.getloadavg()
     torch.set_num_threads(args.threads)
     mne.set_log_level("error")
     command = "python benchmarks/bench_inference.py " + " ".join(sys.argv[1:])
-    results = dict(command=command.strip(), machine=_machine(args.threads),
-                   load_average_start=load_start)  # fmt: skip
+    results = dict(
+        command=command.strip(),
+        machine=_machine(args.threads),
+        load_average_start=load_start,
+    )
     model = _load_model(args.model)
     results["model"] = dict(
         file=_model_file(args.model),
-        n_regions=model.parcellation.n_regions, n_sources=model.parcellation.n_sources,
-        sfreq=model.sfreq, n_times=model.n_times, window_s=model.n_times / model.sfreq,
-        net=model.config.get("net"), training_steps=model.config.get("training", {}).get("steps_done"),
-    )  # fmt: skip
+        n_regions=model.parcellation.n_regions,
+        n_sources=model.parcellation.n_sources,
+        sfreq=model.sfreq,
+        n_times=model.n_times,
+        window_s=model.n_times / model.sfreq,
+        net=model.config.get("net"),
+        training_steps=model.config.get("training", {}).get("steps_done"),
+    )
     info = _info()
     fwd = make_fsaverage_forward(info)
     fwd_fixed = mne.convert_forward_solution(fwd, surf_ori=True, force_fixed=True)
@@ -243,25 +297,37 @@ def main(args):
     # (1) latency
     print(f"network alone: {args.n_calls} calls ...", flush=True)
     window = _eeg(n_ch, model.n_times)[None]
-    latency = {"network_window": _time_calls(lambda: model.predict_regions(window, ch_pos),
-                                             args.n_calls, 10)}  # fmt: skip
+    latency = {
+        "network_window": _time_calls(
+            lambda: model.predict_regions(window, ch_pos), args.n_calls, 10
+        )
+    }
     batch = np.repeat(window, args.batch, axis=0)
-    stats = _time_calls(lambda: model.predict_regions(batch, ch_pos), max(5, args.n_calls // 10), 2)
-    latency["network_batch"] = dict(stats, batch=args.batch,
-                                    per_window_s=stats["median_s"] / args.batch)  # fmt: skip
+    stats = _time_calls(
+        lambda: model.predict_regions(batch, ch_pos), max(5, args.n_calls // 10), 2
+    )
+    latency["network_batch"] = dict(
+        stats, batch=args.batch, per_window_s=stats["median_s"] / args.batch
+    )
     evoked = mne.EvokedArray(_eeg(n_ch, int(SFREQ)), info, tmin=0.0)
-    print(f"apply_brainforge_inverse / sLORETA: {args.n_apply} calls each ...", flush=True)
+    print(
+        f"apply_brainforge_inverse / sLORETA: {args.n_apply} calls each ...", flush=True
+    )
     latency["apply_brainforge_inverse"] = _time_calls(
-        lambda: apply_brainforge_inverse(evoked, fwd, model), args.n_apply, 2)
+        lambda: apply_brainforge_inverse(evoked, fwd, model), args.n_apply, 2
+    )
     latency["apply_brainforge_inverse_fixed"] = _time_calls(
-        lambda: apply_brainforge_inverse(evoked, fwd_fixed, model), args.n_apply, 2)
+        lambda: apply_brainforge_inverse(evoked, fwd_fixed, model), args.n_apply, 2
+    )
     ev_ref = evoked.copy().set_eeg_reference(projection=True)
     cov = mne.make_ad_hoc_cov(info)
     sloreta = MNEInverse("sLORETA")
     t0 = time.perf_counter()
     sloreta(ev_ref, fwd, cov)  # makes and prepares the operator, then applies it
     latency["sloreta_operator_and_first_apply_s"] = time.perf_counter() - t0
-    latency["sloreta_apply_inverse"] = _time_calls(lambda: sloreta(ev_ref, fwd, cov), args.n_apply, 1)
+    latency["sloreta_apply_inverse"] = _time_calls(
+        lambda: sloreta(ev_ref, fwd, cov), args.n_apply, 1
+    )
     results["latency"] = latency
     results["evoked"] = dict(n_channels=n_ch, sfreq=SFREQ, n_times=int(SFREQ))
 
@@ -270,16 +336,29 @@ def main(args):
 
     # (2) long continuous data, in a fresh process for a clean peak RSS
     if args.raw_minutes > 0:
-        print(f"apply_brainforge_inverse_raw on {args.raw_minutes:g} min ...", flush=True)
+        print(
+            f"apply_brainforge_inverse_raw on {args.raw_minutes:g} min ...", flush=True
+        )
         with tempfile.TemporaryDirectory() as tmp:
             fwd_file = Path(tmp) / "bench-fwd.fif"
             mne.write_forward_solution(fwd_file, fwd)
             out = subprocess.run(
-                [sys.executable, __file__, "--raw-worker", str(fwd_file), "--model",
-                 str(args.model or ""), "--raw-minutes", str(args.raw_minutes),
-                 "--threads", str(args.threads)],
-                capture_output=True, text=True, check=False,
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    __file__,
+                    "--raw-worker",
+                    str(fwd_file),
+                    "--model",
+                    str(args.model or ""),
+                    "--raw-minutes",
+                    str(args.raw_minutes),
+                    "--threads",
+                    str(args.threads),
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
         if out.returncode:
             raise RuntimeError(f"The raw worker failed:\n{out.stderr[-3000:]}")
         results["raw"] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -294,8 +373,11 @@ def main(args):
 
 
 def _ms(stats):
-    return (f"{stats['median_s'] * 1e3:.1f} ms", f"{stats['p10_s'] * 1e3:.1f}-{stats['p90_s'] * 1e3:.1f} ms",
-            str(stats["n_calls"]))  # fmt: skip
+    return (
+        f"{stats['median_s'] * 1e3:.1f} ms",
+        f"{stats['p10_s'] * 1e3:.1f}-{stats['p90_s'] * 1e3:.1f} ms",
+        str(stats["n_calls"]),
+    )
 
 
 def _markdown(r):
@@ -304,19 +386,36 @@ def _markdown(r):
     la_end = ", ".join(f"{x:.2f}" for x in r["load_average_end"])
     window = f"{m['n_times']} samples at {m['sfreq']:g} Hz ({m['window_s']:g} s)"
     rows = [
-        ("network alone, one window (`model.predict_regions`)", *_ms(lat["network_window"])),
-        (f"network alone, per window in batches of {lat['network_batch']['batch']}",
-         f"{lat['network_batch']['per_window_s'] * 1e3:.1f} ms",
-         "", str(lat["network_batch"]["n_calls"])),
-        ("`apply_brainforge_inverse`, 1 s Evoked (free-orientation forward, as "
-         "`make_fsaverage_forward` gives)", *_ms(lat["apply_brainforge_inverse"])),
-        ("`apply_brainforge_inverse`, same, fixed-orientation forward",
-         *_ms(lat["apply_brainforge_inverse_fixed"])),
-        ("sLORETA `apply_inverse`, same Evoked (operator prepared once)",
-         *_ms(lat["sloreta_apply_inverse"])),
-        ("sLORETA: make + prepare the operator, first apply (once per forward/covariance)",
-         f"{lat['sloreta_operator_and_first_apply_s'] * 1e3:.0f} ms", "", "1"),
-    ]  # fmt: skip
+        (
+            "network alone, one window (`model.predict_regions`)",
+            *_ms(lat["network_window"]),
+        ),
+        (
+            f"network alone, per window in batches of {lat['network_batch']['batch']}",
+            f"{lat['network_batch']['per_window_s'] * 1e3:.1f} ms",
+            "",
+            str(lat["network_batch"]["n_calls"]),
+        ),
+        (
+            "`apply_brainforge_inverse`, 1 s Evoked (free-orientation forward, as "
+            "`make_fsaverage_forward` gives)",
+            *_ms(lat["apply_brainforge_inverse"]),
+        ),
+        (
+            "`apply_brainforge_inverse`, same, fixed-orientation forward",
+            *_ms(lat["apply_brainforge_inverse_fixed"]),
+        ),
+        (
+            "sLORETA `apply_inverse`, same Evoked (operator prepared once)",
+            *_ms(lat["sloreta_apply_inverse"]),
+        ),
+        (
+            "sLORETA: make + prepare the operator, first apply (once per forward/covariance)",
+            f"{lat['sloreta_operator_and_first_apply_s'] * 1e3:.0f} ms",
+            "",
+            "1",
+        ),
+    ]
     lines = [
         "# Inference benchmark",
         "",
@@ -330,7 +429,8 @@ def _markdown(r):
         "",
         f"Model: {m['file']}: {m['n_regions']} regions over {m['n_sources']} sources, window "
         f"{window}, {fl['parameters']:,} parameters"
-        + (f", {m['training_steps']} training steps" if m.get("training_steps") else "") + ".",
+        + (f", {m['training_steps']} training steps" if m.get("training_steps") else "")
+        + ".",
         "",
         f"## Latency: fsaverage template, {MONTAGE} ({r['evoked']['n_channels']} channels)",
         "",
@@ -360,7 +460,7 @@ def _markdown(r):
             f"{raw['stc_region_data_mb']:.0f} MB of region time courses | "
             f"{raw['stc_full_data_gb']:.1f} GB |",
             "",
-        ]  # fmt: skip
+        ]
     per_module = ", ".join(f"{k} {v / 1e6:.1f} M" for k, v in fl["per_module"].items())
     params = ", ".join(f"{k} {v:,}" for k, v in fl["parameters_per_module"].items())
     lines += [
@@ -382,16 +482,35 @@ def _markdown(r):
 
 def _parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=None,
-                        help="Model file or registered weights name (default: the pretrained one).")
-    parser.add_argument("--raw-minutes", type=float, default=10.0,
-                        help="Length of the RawArray (min); 0 skips it (default 10).")
-    parser.add_argument("--n-calls", type=int, default=200,
-                        help="Timed network calls on one window (default 200).")
-    parser.add_argument("--n-apply", type=int, default=20,
-                        help="Timed apply_brainforge_inverse / apply_inverse calls (default 20).")
-    parser.add_argument("--batch", type=int, default=32, help="Windows per batch (default 32).")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2).")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="Model file or registered weights name (default: the pretrained one).",
+    )
+    parser.add_argument(
+        "--raw-minutes",
+        type=float,
+        default=10.0,
+        help="Length of the RawArray (min); 0 skips it (default 10).",
+    )
+    parser.add_argument(
+        "--n-calls",
+        type=int,
+        default=200,
+        help="Timed network calls on one window (default 200).",
+    )
+    parser.add_argument(
+        "--n-apply",
+        type=int,
+        default=20,
+        help="Timed apply_brainforge_inverse / apply_inverse calls (default 20).",
+    )
+    parser.add_argument(
+        "--batch", type=int, default=32, help="Windows per batch (default 32)."
+    )
+    parser.add_argument(
+        "--threads", type=int, default=2, help="torch threads (default 2)."
+    )
     parser.add_argument("--out-dir", type=Path, default=OUT)
     parser.add_argument("--raw-worker", type=Path, default=None, help=argparse.SUPPRESS)
     return parser

@@ -14,8 +14,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from mne_brainforge.nn import BrainForgeModel  # noqa: E402
 
-PANELS = {"val_loss": "validation loss (relative MSE)", "localization_error": "LE (mm)",
-          "spatial_dispersion": "SD (mm)", "auc": "AUC"}  # fmt: skip
+PANELS = {
+    "val_loss": "validation loss (relative MSE)",
+    "localization_error": "LE (mm)",
+    "spatial_dispersion": "SD (mm)",
+    "auc": "AUC",
+}
 
 
 def main(model_file, out):
@@ -25,7 +29,9 @@ def main(model_file, out):
     for ax, (key, label) in zip(axes, PANELS.items()):
         ax.plot(steps, [h[key] for h in history], "o-", ms=3)
         ax.set(xlabel="training step (batch 16)", title=label)
-    fig.suptitle(f"{Path(model_file).name}: held-out simulated data during training", fontsize=10)
+    fig.suptitle(
+        f"{Path(model_file).name}: held-out simulated data during training", fontsize=10
+    )
     fig.tight_layout()
     fig.savefig(out, dpi=100)
 

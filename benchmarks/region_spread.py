@@ -35,7 +35,9 @@ def gaussian_spread(parcellation, sigma):
     near = tree.query_ball_point(parcellation.pos, 3 * sigma)
     for v, regions in enumerate(near):
         hemi = parcellation.hemis[parcellation.labels[v]]
-        regions = [r for r in regions if parcellation.hemis[r] == hemi] or [parcellation.labels[v]]
+        regions = [r for r in regions if parcellation.hemis[r] == hemi] or [
+            parcellation.labels[v]
+        ]
         d2 = np.sum((parcellation.pos[v] - parcellation.centres[regions]) ** 2, axis=1)
         w = np.exp(-d2 / (2 * sigma**2))
         rows += [v] * len(regions)
@@ -53,7 +55,9 @@ def main(model, out):
 
     def piecewise(evoked, forward, noise_cov):
         if last.get("evoked") is not evoked:  # one network run per trial
-            last.update(evoked=evoked, stc=apply_brainforge_inverse(evoked, forward, model))
+            last.update(
+                evoked=evoked, stc=apply_brainforge_inverse(evoked, forward, model)
+            )
         return last["stc"]
 
     methods = {"piecewise constant": piecewise}
@@ -62,15 +66,26 @@ def main(model, out):
 
         def smooth(evoked, forward, noise_cov, spread=spread):
             stc = piecewise(evoked, forward, noise_cov)
-            return mne.SourceEstimate(spread @ stc.data[first], stc.vertices, stc.tmin,
-                                      stc.tstep, subject=stc.subject)  # fmt: skip
+            return mne.SourceEstimate(
+                spread @ stc.data[first],
+                stc.vertices,
+                stc.tmin,
+                stc.tstep,
+                subject=stc.subject,
+            )
 
         methods[f"Gaussian, sigma {sigma} mm"] = smooth
     records = run_benchmark(methods, montages=(64,), verbose=False)
     summary = summarize(records, ("n_sources",))
-    results = {name: {f"{n} source{'s' if n > 1 else ''}": {m: summary[(n,)][name][m][1]
-                                                             for m in METRICS}
-                      for (n,) in summary} for name in methods}  # fmt: skip
+    results = {
+        name: {
+            f"{n} source{'s' if n > 1 else ''}": {
+                m: summary[(n,)][name][m][1] for m in METRICS
+            }
+            for (n,) in summary
+        }
+        for name in methods
+    }
     out.mkdir(parents=True, exist_ok=True)
     (out / "region_spread.json").write_text(json.dumps(results, indent=1))
     groups = list(next(iter(results.values())))
@@ -86,7 +101,10 @@ def main(model, out):
         "|---" * (len(groups) + 1) + "|",
     ]
     for name, res in results.items():
-        cells = ["{:.1f} / {:.1f} / {:.3f}".format(*(res[g][m] for m in METRICS)) for g in groups]
+        cells = [
+            "{:.1f} / {:.1f} / {:.3f}".format(*(res[g][m] for m in METRICS))
+            for g in groups
+        ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     (out / "region_spread.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -94,7 +112,13 @@ def main(model, out):
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=None, help="Model file (default: pretrained).")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parents[1] / "docs/benchmarks")
+    parser.add_argument(
+        "--model", type=Path, default=None, help="Model file (default: pretrained)."
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).parents[1] / "docs/benchmarks"
+    )
     args = parser.parse_args()
-    main(BrainForgeModel.load(args.model) if args.model else load_pretrained(), args.out)
+    main(
+        BrainForgeModel.load(args.model) if args.model else load_pretrained(), args.out
+    )

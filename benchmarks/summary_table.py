@@ -21,9 +21,11 @@ def _cell(records):
 
 
 def _row(label, records):
-    return f"| {label} | " + " | ".join(
-        _cell([r for r in records if r["method"] == m]) for m in METHODS
-    ) + " |"  # fmt: skip
+    return (
+        f"| {label} | "
+        + " | ".join(_cell([r for r in records if r["method"] == m]) for m in METHODS)
+        + " |"
+    )
 
 
 def tables(records):
@@ -31,13 +33,19 @@ def tables(records):
     methods = [m for m in METHODS if any(r["method"] == m for r in records)]
     if methods != list(METHODS):
         raise ValueError(f"The results lack {sorted(set(METHODS) - set(methods))}.")
-    lines = ["| sources | SNR dB | " + " | ".join(METHODS) + " |", "|---" * (len(METHODS) + 2) + "|"]
+    lines = [
+        "| sources | SNR dB | " + " | ".join(METHODS) + " |",
+        "|---" * (len(METHODS) + 2) + "|",
+    ]
     for label, n_src in (("1", (1,)), ("2-3", (2, 3))):
         for snr in sorted({r["snr_db"] for r in records}):
             sel = [r for r in records if r["n_sources"] in n_src and r["snr_db"] == snr]
             lines.append(_row(f"{label} | {snr:g}", sel))
-    lines += ["", "| channels (all SNRs, 1-3 sources) | " + " | ".join(METHODS) + " |",
-              "|---" * (len(METHODS) + 1) + "|"]  # fmt: skip
+    lines += [
+        "",
+        "| channels (all SNRs, 1-3 sources) | " + " | ".join(METHODS) + " |",
+        "|---" * (len(METHODS) + 1) + "|",
+    ]
     for n_ch in sorted({r["n_channels"] for r in records}):
         lines.append(_row(str(n_ch), [r for r in records if r["n_channels"] == n_ch]))
     return lines
@@ -45,5 +53,7 @@ def tables(records):
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("results", type=Path, help="results.json of `brainforge benchmark`")
+    parser.add_argument(
+        "results", type=Path, help="results.json of `brainforge benchmark`"
+    )
     print("\n".join(tables(json.loads(parser.parse_args().results.read_text()))))

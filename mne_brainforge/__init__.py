@@ -1,8 +1,7 @@
 """mne-brainforge: deep-learning EEG source imaging for MNE-Python."""
 
-__version__ = "0.1.0.dev0"
-
 from . import datasets
+from ._version import __version__
 from .head import make_fsaverage_forward
 from .inverse import (
     apply_brainforge_inverse,
@@ -26,4 +25,3 @@ __all__ = [
     "make_fsaverage_forward",
     "plot_inverse_comparison",
 ]
-

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import mne
 
-from . import __version__
+from ._version import __version__
 
 
 def _montage_info(montage):
     """An Info from a standard montage name or a montage file."""
-    from .demo import montage_info
+    from .head import make_montage_info
 
     try:
-        return montage_info(montage, 1000.0)
+        return make_montage_info(montage, 1000.0)
     except ValueError as err:
         raise SystemExit(f"--{err}") from None
 
@@ -31,13 +31,15 @@ def _cmd_head(args):
         info = _montage_info(args.montage)
         fwd = make_fsaverage_forward(info, conductivity=tuple(args.conductivity))
         mne.write_forward_solution(args.forward, fwd, overwrite=True)
-        print(f"forward ({len(info.ch_names)} channels, {fwd['nsource']} sources): {args.forward}")
+        print(
+            f"forward ({len(info.ch_names)} channels, {fwd['nsource']} sources): {args.forward}"
+        )
 
 
 def _cmd_demo(args):
     import matplotlib
 
-    from .demo import run_demo
+    from .evaluation.demo import run_demo
 
     # the demo only writes PNGs: a GUI backend would need the display that the
     # 3D renderer may have started (Xvfb) to suit Qt as well, which it need not
@@ -45,11 +47,17 @@ def _cmd_demo(args):
 
     try:
         outputs = run_demo(
-            args.out_dir, montage=args.montage, model=args.model, n_sources=args.n_sources,
-            n_trials=args.n_trials, snr_db=args.snr, seed=args.seed, figures=not args.no_figures,
+            args.out_dir,
+            montage=args.montage,
+            model=args.model,
+            n_sources=args.n_sources,
+            n_trials=args.n_trials,
+            snr_db=args.snr,
+            seed=args.seed,
+            figures=not args.no_figures,
             head_figures=not args.no_head_figures,
             command="brainforge " + " ".join(sys.argv[1:]),
-        )  # fmt: skip
+        )
     except ValueError as err:  # e.g. no pretrained weights registered, unknown montage
         raise SystemExit(f"brainforge demo: {err}") from None
     print(outputs["results"].read_text())
@@ -61,7 +69,7 @@ def _cmd_demo(args):
 def _cmd_simulate(args):
     import numpy as np
 
-    from .head import fetch_fsaverage, make_fsaverage_forward
+    from .head import cortex_normal, fetch_fsaverage, make_fsaverage_forward
     from .simulation import EEGSimulator, fetch_waveform_library
     from .viz import plot_simulation
 
@@ -71,21 +79,37 @@ def _cmd_simulate(args):
         return
     args.out_dir.mkdir(parents=True, exist_ok=True)
     info = _montage_info(args.montage)
-    fwd = mne.convert_forward_solution(make_fsaverage_forward(info), surf_ori=True,
-                                       force_fixed=True)  # fmt: skip
+    fwd = cortex_normal(make_fsaverage_forward(info))
     sim = EEGSimulator(fwd, library, sfreq=info["sfreq"] / 4, duration=1.0)
-    draws = [sim.draw(np.random.default_rng([args.seed, i])) for i in range(args.n_samples)]
+    draws = [
+        sim.draw(np.random.default_rng([args.seed, i])) for i in range(args.n_samples)
+    ]
     np.savez_compressed(
-        args.out_dir / "samples.npz", ch_names=np.array(sim.ch_names), ch_pos=sim.ch_pos,
-        sfreq=sim.sfreq, eeg=np.stack([d["eeg"] for d in draws]),
-        mask=np.stack([d["mask"] for d in draws]), target=np.stack([d["target"] for d in draws]),
+        args.out_dir / "samples.npz",
+        ch_names=np.array(sim.ch_names),
+        ch_pos=sim.ch_pos,
+        sfreq=sim.sfreq,
+        eeg=np.stack([d["eeg"] for d in draws]),
+        mask=np.stack([d["mask"] for d in draws]),
+        target=np.stack([d["target"] for d in draws]),
         region_labels=sim.parcellation.labels,
-        snr_db=np.array([np.nan if d["snr_db"] is None else d["snr_db"] for d in draws]),
+        snr_db=np.array(
+            [np.nan if d["snr_db"] is None else d["snr_db"] for d in draws]
+        ),
         n_sources=np.array([len(d["patches"]) for d in draws]),
-    )  # fmt: skip
+    )
     print(f"{args.n_samples} samples: {args.out_dir / 'samples.npz'}")
-    sim_info = mne.pick_info(info, mne.pick_channels(info.ch_names, sim.ch_names, ordered=True))
-    plot_simulation(library, sim, draws[0], sim_info, fetch_fsaverage(), args.out_dir / "simulation.png")
+    sim_info = mne.pick_info(
+        info, mne.pick_channels(info.ch_names, sim.ch_names, ordered=True)
+    )
+    plot_simulation(
+        library,
+        sim,
+        draws[0],
+        sim_info,
+        fetch_fsaverage(),
+        args.out_dir / "simulation.png",
+    )
     print(f"figure: {args.out_dir / 'simulation.png'}")
 
 
@@ -96,7 +120,9 @@ def _apply_preset(args, parser):
     if args.preset is None:
         return
     if args.preset not in PRESETS:
-        raise SystemExit(f"--preset must be one of {sorted(PRESETS)}, got {args.preset!r}.")
+        raise SystemExit(
+            f"--preset must be one of {sorted(PRESETS)}, got {args.preset!r}."
+        )
     for key, value in PRESETS[args.preset].items():
         if getattr(args, key) == parser.get_default(key):
             setattr(args, key, Path(value) if key == "checkpoint_dir" else value)
@@ -113,23 +139,36 @@ def _cmd_train(args):
         fwd = mne.read_forward_solution(args.forward)
     else:
         fwd = make_fsaverage_forward(_montage_info(args.montage))
-    simulator_kwargs = dict(n_channels_range=tuple(args.n_channels), max_sources=args.max_sources,
-                            snr_range=tuple(args.snr))  # fmt: skip
+    simulator_kwargs = dict(
+        n_channels_range=tuple(args.n_channels),
+        max_sources=args.max_sources,
+        snr_range=tuple(args.snr),
+    )
     model = train_model(
-        fwd, n_regions=args.n_regions, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+        fwd,
+        n_regions=args.n_regions,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
         topomap_method=args.topomap_method,
         net_kwargs=dict(spatial=args.spatial, temporal=args.temporal),
-        simulator_kwargs=simulator_kwargs, forward_weight=args.forward_weight,
-        laplacian_weight=args.laplacian_weight, device=args.device, seed=args.seed,
-        checkpoint_dir=args.checkpoint_dir, max_time=args.max_time, verbose="info",
-    )  # fmt: skip
+        simulator_kwargs=simulator_kwargs,
+        forward_weight=args.forward_weight,
+        laplacian_weight=args.laplacian_weight,
+        device=args.device,
+        seed=args.seed,
+        checkpoint_dir=args.checkpoint_dir,
+        max_time=args.max_time,
+        verbose="info",
+    )
     model.config["training"]["command"] = "brainforge " + " ".join(sys.argv[1:])
     model.save(args.out, overwrite=True)
     print(f"{model}\nsaved to {args.out}")
 
 
 def _cmd_benchmark(args):
-    from .evaluation.benchmark import CLASSICAL, SIZES, MNEInverse, run_benchmark
+    from .evaluation.benchmark import SIZES, run_benchmark
+    from .inverse import CLASSICAL, MNEInverse
 
     methods = {}
     if args.model is not None:
@@ -140,12 +179,20 @@ def _cmd_benchmark(args):
         methods["BrainForge"] = lambda evoked, fwd, cov: apply_brainforge_inverse(
             evoked, fwd, model, cov
         )
-    methods.update({name: MNEInverse(name) for name in CLASSICAL if name not in args.skip})
+    methods.update(
+        {name: MNEInverse(name) for name in CLASSICAL if name not in args.skip}
+    )
     size = dict(SIZES["quick" if args.quick else "default"])
     if args.n_trials is not None:
         size["n_trials"] = args.n_trials
-    records = run_benchmark(methods, size=size, out_dir=args.out_dir, seed=args.seed,
-                            montages=args.montages, command="brainforge " + " ".join(sys.argv[1:]))  # fmt: skip
+    records = run_benchmark(
+        methods,
+        size=size,
+        out_dir=args.out_dir,
+        seed=args.seed,
+        montages=args.montages,
+        command="brainforge " + " ".join(sys.argv[1:]),
+    )
     print(f"{len(records)} results written to {args.out_dir}/results.md")
 
 
@@ -168,83 +215,149 @@ def build_parser():
         description="Build the offline fsaverage template (cached) and print where "
         "it is; with --forward, also compute an EEG forward model for a montage.",
     )
-    head.add_argument("--subjects-dir", type=Path, default=None,
-                      help="Where to build fsaverage (default: the MNE data folder).")
-    head.add_argument("--forward", type=Path, default=None,
-                      help="Write the forward model to this -fwd.fif file.")
-    head.add_argument("--montage", default="biosemi64",
-                      help="Standard montage name or montage file (default biosemi64).")
-    head.add_argument("--conductivity", type=float, nargs=3, default=(0.3, 0.006, 0.3),
-                      metavar=("BRAIN", "SKULL", "SCALP"),
-                      help="Conductivities in S/m (default 0.3 0.006 0.3).")
+    head.add_argument(
+        "--subjects-dir",
+        type=Path,
+        default=None,
+        help="Where to build fsaverage (default: the MNE data folder).",
+    )
+    head.add_argument(
+        "--forward",
+        type=Path,
+        default=None,
+        help="Write the forward model to this -fwd.fif file.",
+    )
+    head.add_argument(
+        "--montage",
+        default="biosemi64",
+        help="Standard montage name or montage file (default biosemi64).",
+    )
+    head.add_argument(
+        "--conductivity",
+        type=float,
+        nargs=3,
+        default=(0.3, 0.006, 0.3),
+        metavar=("BRAIN", "SKULL", "SCALP"),
+        help="Conductivities in S/m (default 0.3 0.006 0.3).",
+    )
     head.set_defaults(func=_cmd_head)
 
     demo = sub.add_parser(
-        "demo", help="Run the main job end to end: BrainForge vs sLORETA/eLORETA/dSPM.",
+        "demo",
+        help="Run the main job end to end: BrainForge vs sLORETA/eLORETA/dSPM.",
         description="On the offline template head: a forward model for a montage, EEG "
         "simulated with known sources through another head model (no inverse crime) "
         "for 1, 2 and 3 simultaneous sources, BrainForge (the pretrained model or "
         "--model) next to sLORETA, eLORETA and dSPM; writes a metrics table "
         "(results.md, printed), results.json, cortex figures of each case and the "
         "forward model. No network access, no training.",
-    )  # fmt: skip
+    )
     demo.add_argument("--out-dir", type=Path, default=Path("out/demo"))
-    demo.add_argument("--montage", default="biosemi64",
-                      help="Standard montage name or montage file (default biosemi64).")
-    demo.add_argument("--model", default=None,
-                      help="BrainForge model file or registered weights name "
-                      "(default: the pretrained template model).")
-    demo.add_argument("--n-sources", type=int, nargs="+", default=[1, 2, 3],
-                      help="The cases: numbers of simultaneous sources (default 1 2 3).")
-    demo.add_argument("--n-trials", type=int, default=1, help="Data sets per case (default 1).")
+    demo.add_argument(
+        "--montage",
+        default="biosemi64",
+        help="Standard montage name or montage file (default biosemi64).",
+    )
+    demo.add_argument(
+        "--model",
+        default=None,
+        help="BrainForge model file or registered weights name "
+        "(default: the pretrained template model).",
+    )
+    demo.add_argument(
+        "--n-sources",
+        type=int,
+        nargs="+",
+        default=[1, 2, 3],
+        help="The cases: numbers of simultaneous sources (default 1 2 3).",
+    )
+    demo.add_argument(
+        "--n-trials", type=int, default=1, help="Data sets per case (default 1)."
+    )
     demo.add_argument("--snr", type=float, default=10.0, help="SNR in dB (default 10).")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--no-figures", action="store_true", help="Skip all 3D figures.")
-    demo.add_argument("--no-head-figures", action="store_true",
-                      help="Skip the head-model alignment and sensitivity figures.")
+    demo.add_argument(
+        "--no-head-figures",
+        action="store_true",
+        help="Skip the head-model alignment and sensitivity figures.",
+    )
     demo.set_defaults(func=_cmd_demo)
 
     simulate = sub.add_parser(
-        "simulate", help="Build/cache the TVB waveform library; write sample data and a figure.",
+        "simulate",
+        help="Build/cache the TVB waveform library; write sample data and a figure.",
         description="Build (once) the forward-independent waveform library from TVB "
         "Jansen-Rit simulations, then draw a few training samples through the template "
         "forward model and write them (samples.npz) with a figure (simulation.png).",
-    )  # fmt: skip
+    )
     simulate.add_argument("--out-dir", type=Path, default=Path("out/simulate"))
-    simulate.add_argument("--n-samples", type=int, default=16, help="0: only build the library.")
+    simulate.add_argument(
+        "--n-samples", type=int, default=16, help="0: only build the library."
+    )
     simulate.add_argument("--montage", default="biosemi64")
     simulate.add_argument("--rebuild", action="store_true", help="Rebuild the library.")
-    simulate.add_argument("--n-jobs", type=int, default=2, help="Processes for TVB runs.")
+    simulate.add_argument(
+        "--n-jobs", type=int, default=2, help="Processes for TVB runs."
+    )
     simulate.add_argument("--seed", type=int, default=0)
     simulate.set_defaults(func=_cmd_simulate)
 
     train = sub.add_parser(
-        "train", help="Train a BrainForge model for a forward model.",
+        "train",
+        help="Train a BrainForge model for a forward model.",
         description="Train the CNN-Transformer on simulated data generated on the fly "
         "through a forward model (a -fwd.fif file, or the template for a montage).",
-    )  # fmt: skip
-    train.add_argument("--preset", default=None,
-                       help="Named settings of a released model (mne_brainforge.training."
-                       "presets); options given on the command line override them.")
+    )
+    train.add_argument(
+        "--preset",
+        default=None,
+        help="Named settings of a released model (mne_brainforge.training."
+        "presets); options given on the command line override them.",
+    )
     train.add_argument("--forward", type=Path, help="EEG forward model (-fwd.fif).")
-    train.add_argument("--montage", default="biosemi64",
-                       help="Without --forward: the template forward for this montage.")
-    train.add_argument("--out", type=Path, required=True, help="Model file to write (.pt).")
+    train.add_argument(
+        "--montage",
+        default="biosemi64",
+        help="Without --forward: the template forward for this montage.",
+    )
+    train.add_argument(
+        "--out", type=Path, required=True, help="Model file to write (.pt)."
+    )
     train.add_argument("--steps", type=int, default=3000)
     train.add_argument("--batch-size", type=int, default=16)
     train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument("--n-regions", type=int, default=500)
-    train.add_argument("--max-time", type=float, default=None, help="Stop after this many seconds.")
-    train.add_argument("--checkpoint-dir", type=Path, default=None,
-                       help="Checkpoint here; a rerun resumes from it.")
-    train.add_argument("--n-channels", type=int, nargs=2, default=(16, 128), metavar=("MIN", "MAX"),
-                       help="Range of random channel subsets (domain randomisation).")
+    train.add_argument(
+        "--max-time", type=float, default=None, help="Stop after this many seconds."
+    )
+    train.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        default=None,
+        help="Checkpoint here; a rerun resumes from it.",
+    )
+    train.add_argument(
+        "--n-channels",
+        type=int,
+        nargs=2,
+        default=(16, 128),
+        metavar=("MIN", "MAX"),
+        help="Range of random channel subsets (domain randomisation).",
+    )
     train.add_argument("--max-sources", type=int, default=3)
-    train.add_argument("--snr", type=float, nargs=2, default=(0.0, 30.0), metavar=("LOW", "HIGH"))
+    train.add_argument(
+        "--snr", type=float, nargs=2, default=(0.0, 30.0), metavar=("LOW", "HIGH")
+    )
     train.add_argument("--spatial", choices=("cnn", "mlp"), default="cnn")
-    train.add_argument("--temporal", choices=("transformer", "none"), default="transformer")
-    train.add_argument("--topomap-method", default="rbf",
-                       choices=("bilinear", "bicubic", "rbf", "gaussian"))
+    train.add_argument(
+        "--temporal", choices=("transformer", "none"), default="transformer"
+    )
+    train.add_argument(
+        "--topomap-method",
+        default="rbf",
+        choices=("bilinear", "bicubic", "rbf", "gaussian"),
+    )
     train.add_argument("--forward-weight", type=float, default=0.0)
     train.add_argument("--laplacian-weight", type=float, default=0.0)
     train.add_argument("--device", default="auto")
@@ -252,20 +365,38 @@ def build_parser():
     train.set_defaults(func=_cmd_train, subparser=train)
 
     bench = sub.add_parser(
-        "benchmark", help="Benchmark inverse methods on simulated EEG (no inverse crime).",
+        "benchmark",
+        help="Benchmark inverse methods on simulated EEG (no inverse crime).",
         description="Run MNE, dSPM, sLORETA, eLORETA and LCMV side by side on the same "
         "simulated data (head-model mismatch, unseen waveforms); write a markdown "
         "table, JSON of every trial and PNG plots.",
-    )  # fmt: skip
-    bench.add_argument("--quick", action="store_true", help="A small run (about a minute).")
-    bench.add_argument("--out-dir", type=Path, default=Path("docs/benchmarks/classical"))
+    )
+    bench.add_argument(
+        "--quick", action="store_true", help="A small run (about a minute)."
+    )
+    bench.add_argument(
+        "--out-dir", type=Path, default=Path("docs/benchmarks/classical")
+    )
     bench.add_argument("--seed", type=int, default=0)
-    bench.add_argument("--model", type=Path, default=None, help="Also run this BrainForge model.")
-    bench.add_argument("--montages", type=int, nargs="+", default=None,
-                       help="Numbers of channels to run (among 16 32 64 128).")
-    bench.add_argument("--n-trials", type=int, default=None,
-                       help="Trials per condition (default: 2, quick: 1).")
-    bench.add_argument("--skip", nargs="*", default=(), help="Classical methods to leave out.")
+    bench.add_argument(
+        "--model", type=Path, default=None, help="Also run this BrainForge model."
+    )
+    bench.add_argument(
+        "--montages",
+        type=int,
+        nargs="+",
+        default=None,
+        help="Numbers of channels to run (among 16 32 64 128).",
+    )
+    bench.add_argument(
+        "--n-trials",
+        type=int,
+        default=None,
+        help="Trials per condition (default: 2, quick: 1).",
+    )
+    bench.add_argument(
+        "--skip", nargs="*", default=(), help="Classical methods to leave out."
+    )
     bench.set_defaults(func=_cmd_benchmark)
     return parser
 

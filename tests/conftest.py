@@ -1,9 +1,9 @@
-import mne
 import numpy as np
 import pytest
 
 from mne_brainforge import make_fsaverage_forward
 from mne_brainforge.datasets import fetch_fsaverage
+from mne_brainforge.head import make_montage_info
 
 
 @pytest.fixture(scope="session")
@@ -12,22 +12,15 @@ def subjects_dir():
     return fetch_fsaverage()
 
 
-def _montage_info(name="biosemi64", sfreq=250.0):
-    mon = mne.channels.make_standard_montage(name)
-    info = mne.create_info(mon.ch_names, sfreq, "eeg")
-    info.set_montage(mon)
-    return info
-
-
 @pytest.fixture(scope="session")
 def info64():
-    return _montage_info("biosemi64")
+    return make_montage_info("biosemi64")
 
 
 @pytest.fixture
 def montage_info():
     """Factory: an EEG Info with a standard montage."""
-    return _montage_info
+    return make_montage_info
 
 
 @pytest.fixture(scope="session")
@@ -56,5 +49,5 @@ def spike_library():
 
 @pytest.fixture(scope="session")
 def fwd32(subjects_dir):
-    info = _montage_info("biosemi32")
+    info = make_montage_info("biosemi32")
     return make_fsaverage_forward(info, verbose="error")

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from mne_brainforge.head._cache import MANIFEST, build_cached_dir, check_manifest
+from mne_brainforge.utils._cache import MANIFEST, build_cached_dir, check_manifest
 
 RECIPE = {"name": "test", "revision": 1}
 
@@ -39,7 +39,9 @@ def test_build_once_then_reuse(tmp_path):
 def test_concurrent_processes_build_once(tmp_path):
     target, log = tmp_path / "thing", tmp_path / "log.txt"
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_build_in_process, args=(target, log)) for _ in range(3)]
+    procs = [
+        ctx.Process(target=_build_in_process, args=(target, log)) for _ in range(3)
+    ]
     for p in procs:
         p.start()
     for p in procs:

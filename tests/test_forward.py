@@ -9,7 +9,9 @@ from mne_brainforge.datasets import fsaverage_trans_path
 
 
 def _fixed_gain(fwd):
-    fixed = mne.convert_forward_solution(fwd, surf_ori=True, force_fixed=True, verbose="error")
+    fixed = mne.convert_forward_solution(
+        fwd, surf_ori=True, force_fixed=True, verbose="error"
+    )
     gain = fixed["sol"]["data"]
     return gain - gain.mean(0)  # average reference
 
@@ -25,11 +27,19 @@ def test_bem_gain_agrees_with_three_shell_sphere(fwd64, info64):
     """The BEM gain correlates with an analytic 3-shell sphere model's."""
     sphere = mne.make_sphere_model("auto", "auto", info64, verbose="error")
     fwd_sphere = mne.make_forward_solution(
-        info64, fsaverage_trans_path(), fwd64["src"], sphere, eeg=True, meg=False,
+        info64,
+        fsaverage_trans_path(),
+        fwd64["src"],
+        sphere,
+        eeg=True,
+        meg=False,
         verbose="error",
-    )  # fmt: skip
+    )
     keep = np.concatenate(
-        [np.isin(a["vertno"], b["vertno"]) for a, b in zip(fwd64["src"], fwd_sphere["src"])]
+        [
+            np.isin(a["vertno"], b["vertno"])
+            for a, b in zip(fwd64["src"], fwd_sphere["src"])
+        ]
     )
     bem_gain, sphere_gain = _fixed_gain(fwd64)[:, keep], _fixed_gain(fwd_sphere)
     norms = np.linalg.norm(bem_gain, axis=0) * np.linalg.norm(sphere_gain, axis=0)
@@ -38,7 +48,10 @@ def test_bem_gain_agrees_with_three_shell_sphere(fwd64, info64):
     corr = np.sum(bem_gain * sphere_gain, 0)[valid] / norms[valid]
     assert np.median(corr) > 0.97
     assert np.percentile(corr, 5) > 0.9
-    amplitude = np.linalg.norm(bem_gain, axis=0)[valid] / np.linalg.norm(sphere_gain, axis=0)[valid]
+    amplitude = (
+        np.linalg.norm(bem_gain, axis=0)[valid]
+        / np.linalg.norm(sphere_gain, axis=0)[valid]
+    )
     ratio = np.median(amplitude)
     assert 0.5 < ratio < 2
 
@@ -57,18 +70,28 @@ def test_dipole_under_electrode_peaks_there(fwd64, info64):
 
 @pytest.mark.slow
 def test_skull_conductivity_changes_gain(fwd64, info64):
-    fwd_conductive = make_fsaverage_forward(info64, conductivity=(0.3, 0.015, 0.3), verbose="error")
-    ratio = np.linalg.norm(_fixed_gain(fwd_conductive)) / np.linalg.norm(_fixed_gain(fwd64))
+    fwd_conductive = make_fsaverage_forward(
+        info64, conductivity=(0.3, 0.015, 0.3), verbose="error"
+    )
+    ratio = np.linalg.norm(_fixed_gain(fwd_conductive)) / np.linalg.norm(
+        _fixed_gain(fwd64)
+    )
     assert ratio > 1.3  # a more conductive skull smears less, larger potentials
 
 
 def test_other_montages_and_non_eeg_channels(subjects_dir, montage_info):
     info = montage_info("fsaverage_1020")
-    info = mne.create_info(info.ch_names + ["EOG", "STI"], 250.0, ["eeg"] * len(info.ch_names) + ["eog", "stim"])
+    info = mne.create_info(
+        info.ch_names + ["EOG", "STI"],
+        250.0,
+        ["eeg"] * len(info.ch_names) + ["eog", "stim"],
+    )
     info.set_montage("fsaverage_1020", on_missing="ignore")
     before = info.copy()
     fwd = make_fsaverage_forward(info, verbose="error")
-    assert fwd["nchan"] == len(info.ch_names) - 2 and "EOG" not in fwd["info"]["ch_names"]
+    assert (
+        fwd["nchan"] == len(info.ch_names) - 2 and "EOG" not in fwd["info"]["ch_names"]
+    )
     assert mne.utils.object_diff(info, before) == ""  # the user's Info is untouched
 
 
@@ -88,7 +111,11 @@ def test_bad_input_messages(info64):
     shifted = info64.copy()
     with shifted._unlock():
         for ch in shifted["chs"]:
-            ch["loc"][:3] += [0.0, 0.0, 0.06]  # a subject digitisation, not coregistered
+            ch["loc"][:3] += [
+                0.0,
+                0.0,
+                0.06,
+            ]  # a subject digitisation, not coregistered
     with pytest.raises(ValueError, match="not in fsaverage head coordinates"):
         make_fsaverage_forward(shifted)
     wrong_frame = info64.copy()

@@ -19,25 +19,39 @@ def smap(fwd64):
 
 def test_morph_to_ico4_keeps_values(smap, subjects_dir):
     morph = mne.compute_source_morph(
-        smap, "fsaverage", "fsaverage", spacing=4, smooth="nearest",
-        subjects_dir=subjects_dir, verbose="error",
-    )  # fmt: skip
+        smap,
+        "fsaverage",
+        "fsaverage",
+        spacing=4,
+        smooth="nearest",
+        subjects_dir=subjects_dir,
+        verbose="error",
+    )
     stc4 = morph.apply(smap)
     assert [len(v) for v in stc4.vertices] == [2562, 2562]
     # ico4 vertices are ico5 vertices: morphing must return their values
     for hemi, vertices in enumerate(stc4.vertices):
-        original = smap.data[np.searchsorted(smap.vertices[hemi], vertices) + hemi * 10242]
+        original = smap.data[
+            np.searchsorted(smap.vertices[hemi], vertices) + hemi * 10242
+        ]
         morphed = stc4.data[hemi * 2562 : (hemi + 1) * 2562]
         np.testing.assert_allclose(morphed, original, rtol=1e-6)
     # MNE's default smoothing morph stays close to them
     smoothed = mne.compute_source_morph(
-        smap, "fsaverage", "fsaverage", spacing=4, subjects_dir=subjects_dir, verbose="error"
+        smap,
+        "fsaverage",
+        "fsaverage",
+        spacing=4,
+        subjects_dir=subjects_dir,
+        verbose="error",
     ).apply(smap)
     assert np.corrcoef(smoothed.data[:, 0], stc4.data[:, 0])[0, 1] > 0.9
 
 
 def test_label_time_course(smap, subjects_dir):
-    labels = mne.random_parcellation("fsaverage", 20, "both", subjects_dir=subjects_dir, random_state=0)
+    labels = mne.random_parcellation(
+        "fsaverage", 20, "both", subjects_dir=subjects_dir, random_state=0
+    )
     src = mne.read_source_spaces(
         subjects_dir / "fsaverage" / "bem" / "fsaverage-ico5-src.fif", verbose=False
     )
@@ -46,7 +60,9 @@ def test_label_time_course(smap, subjects_dir):
     for label, value in zip(labels, tc[:, 0]):
         hemi = 0 if label.hemi == "lh" else 1
         rows = np.isin(smap.vertices[hemi], label.vertices)
-        assert value == pytest.approx(smap.data[hemi * 10242 :][: 10242][rows, 0].mean(), rel=1e-6)
+        assert value == pytest.approx(
+            smap.data[hemi * 10242 :][:10242][rows, 0].mean(), rel=1e-6
+        )
 
 
 @pytest.mark.render
@@ -55,33 +71,61 @@ def test_stc_plot_renders_to_png(smap, subjects_dir, tmp_path):
         pytest.skip("no display (the test command runs this under Xvfb)")
     ensure_3d_display()
     brain = smap.plot(
-        subject="fsaverage", subjects_dir=subjects_dir, hemi="lh", views="lat",
-        size=(400, 300), background="white", time_viewer=False,
-    )  # fmt: skip
+        subject="fsaverage",
+        subjects_dir=subjects_dir,
+        hemi="lh",
+        views="lat",
+        size=(400, 300),
+        background="white",
+        time_viewer=False,
+    )
     image = save_screenshot(brain, tmp_path / "brain.png")
     assert (tmp_path / "brain.png").stat().st_size > 10_000
     not_background = np.any(image < 250, axis=-1)  # background is white
     assert 0.1 < not_background.mean() < 0.9  # a brain, neither blank nor all paint
-    colourful = np.ptp(image.astype(int), axis=-1) > 60  # the hot colormap, not just grey
+    colourful = (
+        np.ptp(image.astype(int), axis=-1) > 60
+    )  # the hot colormap, not just grey
     assert colourful.mean() > 0.05
 
 
 def test_cli_help_and_head(subjects_dir, tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "mne_brainforge.cli", "--help"], capture_output=True, text=True
+        [sys.executable, "-m", "mne_brainforge.cli", "--help"],
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 0 and "head" in out.stdout and "demo" in out.stdout
     fwd_file = tmp_path / "x-fwd.fif"
     out = subprocess.run(
-        [sys.executable, "-m", "mne_brainforge.cli", "head", "--montage", "biosemi32",
-         "--forward", str(fwd_file)],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "mne_brainforge.cli",
+            "head",
+            "--montage",
+            "biosemi32",
+            "--forward",
+            str(fwd_file),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     assert f"subjects_dir: {subjects_dir}" in out.stdout
     assert mne.read_forward_solution(fwd_file, verbose=False)["nchan"] == 32
     out = subprocess.run(
-        [sys.executable, "-m", "mne_brainforge.cli", "head", "--montage", "nope", "--forward", "x"],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "mne_brainforge.cli",
+            "head",
+            "--montage",
+            "nope",
+            "--forward",
+            "x",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode != 0 and "neither an MNE standard montage" in out.stderr

@@ -18,21 +18,32 @@ from mne_brainforge.inverse import (
     compare_inverse_methods,
     plot_inverse_comparison,
 )
-from mne_brainforge.nn import BrainForgeModel
 from mne_brainforge.training import train_model
 
 
 @pytest.fixture(scope="module")
 def tiny_model(fwd32, spike_library):
-    return train_model(fwd32, library=spike_library, n_regions=60, steps=4, batch_size=4,
-                       val_every=4, val_samples=2, net_kwargs=dict(d_model=32),
-                       num_workers=0, verbose=False)  # fmt: skip
+    return train_model(
+        fwd32,
+        library=spike_library,
+        n_regions=60,
+        steps=4,
+        batch_size=4,
+        val_every=4,
+        val_samples=2,
+        net_kwargs=dict(d_model=32),
+        num_workers=0,
+        verbose=False,
+    )
 
 
 def _info(fwd, sfreq=250.0, extra=()):
     names = fwd["info"]["ch_names"]
-    info = mne.create_info(names + [n for n, _ in extra], sfreq,
-                           ["eeg"] * len(names) + [t for _, t in extra])  # fmt: skip
+    info = mne.create_info(
+        names + [n for n, _ in extra],
+        sfreq,
+        ["eeg"] * len(names) + [t for _, t in extra],
+    )
     info.set_montage("biosemi32", on_missing="ignore")
     return info
 
@@ -67,7 +78,9 @@ def _same(stc_a, stc_b, rtol=0.0):
 
 def test_estimate_shape_time_and_units(tiny_model, fwd32, evoked):
     before = evoked.copy()
-    stc, residual = apply_brainforge_inverse(evoked, fwd32, tiny_model, return_residual=True)
+    stc, residual = apply_brainforge_inverse(
+        evoked, fwd32, tiny_model, return_residual=True
+    )
     assert isinstance(stc, mne.SourceEstimate) and stc.subject == "fsaverage"
     assert stc.data.shape == (20484, 175)
     np.testing.assert_allclose(stc.times, evoked.times)
@@ -80,7 +93,9 @@ def test_estimate_shape_time_and_units(tiny_model, fwd32, evoked):
     assert residual.data.shape == (31, 175)
     # the residual is the (average-referenced) data minus what the estimate explains
     data = evoked.copy().pick(residual.ch_names).data
-    assert np.linalg.norm(residual.data) <= np.linalg.norm(data - data.mean(0)) * (1 + 1e-9)
+    assert np.linalg.norm(residual.data) <= np.linalg.norm(data - data.mean(0)) * (
+        1 + 1e-9
+    )
     assert mne.utils.object_diff(evoked, before) == ""
 
 
@@ -94,7 +109,8 @@ def test_clear_errors(tiny_model, fwd32, evoked):
     with pytest.raises(ValueError, match="list_weights"):
         apply_brainforge_inverse(evoked, fwd32, "no-such-weights")
     restricted = mne.forward.restrict_forward_to_stc(
-        fwd32, mne.SourceEstimate(np.zeros((200, 1)), [np.arange(100), np.arange(100)], 0, 1)
+        fwd32,
+        mne.SourceEstimate(np.zeros((200, 1)), [np.arange(100), np.arange(100)], 0, 1),
     )
     with pytest.raises(ValueError, match="train_model"):
         apply_brainforge_inverse(evoked, restricted, tiny_model)
@@ -106,8 +122,9 @@ def test_clear_errors(tiny_model, fwd32, evoked):
     with pytest.raises(TypeError, match="apply_brainforge_inverse_raw"):
         apply_brainforge_inverse_epochs(raw, fwd32, tiny_model)
     with pytest.raises(TypeError, match="apply_brainforge_inverse_epochs"):
-        apply_brainforge_inverse_raw(mne.EpochsArray(evoked.data[None], evoked.info), fwd32,
-                                     tiny_model)  # fmt: skip
+        apply_brainforge_inverse_raw(
+            mne.EpochsArray(evoked.data[None], evoked.info), fwd32, tiny_model
+        )
     with pytest.raises(TypeError, match="mne.Forward"):
         apply_brainforge_inverse(evoked, "fwd.fif", tiny_model)
     with pytest.raises(TypeError, match="noise_cov"):
@@ -131,7 +148,9 @@ def test_model_argument(tiny_model, fwd32, evoked, tmp_path, monkeypatch):
         return tiny_model
 
     names = ["fsaverage-brainforge", "missing"]
-    fake = types.SimpleNamespace(load_pretrained=load_pretrained, list_weights=lambda: names)
+    fake = types.SimpleNamespace(
+        load_pretrained=load_pretrained, list_weights=lambda: names
+    )
     monkeypatch.setitem(sys.modules, "mne_brainforge.weights", fake)
     expected = apply_brainforge_inverse(evoked, fwd32, tiny_model)
     _same(apply_brainforge_inverse(evoked, fwd32), expected)
@@ -144,7 +163,9 @@ def test_model_argument(tiny_model, fwd32, evoked, tmp_path, monkeypatch):
     _same(apply_brainforge_inverse(evoked, fwd32, fname), expected)
     _same(apply_brainforge_inverse(evoked, fwd32, str(fname)), expected)
     for bogus in ("nope", tmp_path / "nope.pt", 3):
-        with pytest.raises(ValueError, match=r"'fsaverage-brainforge', 'missing'.*BrainForgeModel"):
+        with pytest.raises(
+            ValueError, match=r"'fsaverage-brainforge', 'missing'.*BrainForgeModel"
+        ):
             apply_brainforge_inverse(evoked, fwd32, bogus)
 
 
@@ -176,10 +197,14 @@ def test_raw_matches_evoked_and_start_stop(tiny_model, fwd32, evoked):
 
 def test_batches_and_chunks_do_not_change_the_estimate(tiny_model, fwd32, monkeypatch):
     """Spans resampled separately and batches of windows give the one-pass result."""
-    raw = mne.io.RawArray(_eeg(1280, sfreq=128.0), _info(fwd32, sfreq=128.0), verbose=False)
+    raw = mne.io.RawArray(
+        _eeg(1280, sfreq=128.0), _info(fwd32, sfreq=128.0), verbose=False
+    )
     reads = []
     get_data = raw.get_data
-    monkeypatch.setattr(raw, "get_data", lambda *a, **k: reads.append(a) or get_data(*a, **k))
+    monkeypatch.setattr(
+        raw, "get_data", lambda *a, **k: reads.append(a) or get_data(*a, **k)
+    )
     expected = apply_brainforge_inverse_raw(raw, fwd32, tiny_model)  # 10 s, 19 windows
     assert len(reads) == 1 + 1  # one read to scan the data, one batch of windows
     monkeypatch.setattr(_core, "BATCH_WINDOWS", 3)
@@ -197,7 +222,9 @@ def test_long_raw_bounded_memory(tiny_model, fwd32):
     def peak_memory(**kwargs):
         tracemalloc.start()
         try:
-            stc = apply_brainforge_inverse_raw(raw, fwd32, tiny_model, verbose="error", **kwargs)
+            stc = apply_brainforge_inverse_raw(
+                raw, fwd32, tiny_model, verbose="error", **kwargs
+            )
             return stc, tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
@@ -223,7 +250,10 @@ def test_raw_from_disk(tiny_model, fwd32, tmp_path):
     on_disk = mne.io.read_raw_fif(fname, preload=False, verbose=False)
     loaded = mne.io.read_raw_fif(fname, preload=True, verbose=False)
     stc = apply_brainforge_inverse_raw(on_disk, fwd32, tiny_model, start=100, stop=1900)
-    _same(stc, apply_brainforge_inverse_raw(loaded, fwd32, tiny_model, start=100, stop=1900))
+    _same(
+        stc,
+        apply_brainforge_inverse_raw(loaded, fwd32, tiny_model, start=100, stop=1900),
+    )
     assert not on_disk.preload
 
 
@@ -245,14 +275,18 @@ def test_epochs(tiny_model, fwd32):
         evoked = mne.EvokedArray(epochs.get_data()[k], epochs.info, tmin=epochs.tmin)
         _same(stcs[k], apply_brainforge_inverse(evoked, fwd32, tiny_model))
     np.testing.assert_allclose(stcs[0].times, epochs.times)
-    gen = apply_brainforge_inverse_epochs(epochs, fwd32, tiny_model, return_generator=True)
+    gen = apply_brainforge_inverse_epochs(
+        epochs, fwd32, tiny_model, return_generator=True
+    )
     assert inspect.isgenerator(gen)
     _same(next(gen), stcs[0])
     assert sum(1 for _ in gen) == 8
     # not preloaded: read on the fly, the Epochs object left as it was
     lazy = mne.Epochs(raw, events, preload=False, **kwargs)
     lazy_before = lazy.copy()
-    for stc, expected in zip(apply_brainforge_inverse_epochs(lazy, fwd32, tiny_model), stcs):
+    for stc, expected in zip(
+        apply_brainforge_inverse_epochs(lazy, fwd32, tiny_model), stcs
+    ):
         _same(stc, expected)
     for ep, ep_before in ((epochs, before), (lazy, lazy_before)):
         assert _state_diff(ep, ep_before) == []
@@ -281,20 +315,29 @@ def test_channel_selection(tiny_model, fwd32):
     expected = apply_brainforge_inverse(evoked, fwd32, tiny_model)
     # order of the channels in the data does not matter
     order = np.random.default_rng(0).permutation(evoked.ch_names).tolist()
-    _same(apply_brainforge_inverse(evoked.copy().reorder_channels(order), fwd32, tiny_model),
-          expected)  # fmt: skip
+    _same(
+        apply_brainforge_inverse(
+            evoked.copy().reorder_channels(order), fwd32, tiny_model
+        ),
+        expected,
+    )
     # non-EEG channels and EEG channels not in the forward are ignored
     others = [("EOG1", "eog"), ("STI", "stim"), ("MEG1", "mag"), ("EXTRA", "eeg")]
     noise = np.random.default_rng(1).standard_normal((4, 300))
-    extra = mne.EvokedArray(np.concatenate([evoked.data, noise]), _info(fwd32, extra=others),
-                            tmin=-0.1)  # fmt: skip
+    extra = mne.EvokedArray(
+        np.concatenate([evoked.data, noise]), _info(fwd32, extra=others), tmin=-0.1
+    )
     _same(apply_brainforge_inverse(extra, fwd32, tiny_model), expected)
     # a bad channel is a dropped channel; a forward channel missing from the data is left out
-    dropped = apply_brainforge_inverse(evoked.copy().drop_channels(["Cz", "O2"]), fwd32, tiny_model)
+    dropped = apply_brainforge_inverse(
+        evoked.copy().drop_channels(["Cz", "O2"]), fwd32, tiny_model
+    )
     bads = evoked.copy()
     bads.info["bads"] = ["Cz", "O2"]
     _same(apply_brainforge_inverse(bads, fwd32, tiny_model), dropped)
-    assert np.abs(dropped.data - expected.data).max() > 1e-3 * np.abs(expected.data).max()
+    assert (
+        np.abs(dropped.data - expected.data).max() > 1e-3 * np.abs(expected.data).max()
+    )
 
 
 def test_reference_free(tiny_model, fwd32):
@@ -309,26 +352,45 @@ def test_reference_free(tiny_model, fwd32):
     _same(apply_brainforge_inverse(linked, fwd32, tiny_model), expected, rtol=1e-6)
     avg_proj = evoked.copy().set_eeg_reference(projection=True, verbose=False)
     _same(apply_brainforge_inverse(avg_proj, fwd32, tiny_model), expected, rtol=1e-6)
-    _same(apply_brainforge_inverse(avg_proj.apply_proj(verbose=False), fwd32, tiny_model),
-          expected, rtol=1e-6)  # fmt: skip
+    _same(
+        apply_brainforge_inverse(avg_proj.apply_proj(verbose=False), fwd32, tiny_model),
+        expected,
+        rtol=1e-6,
+    )
 
 
 def test_projectors_are_applied(tiny_model, fwd32):
     """An SSP vector in info['projs'] is projected out of data and forward, active or not."""
     evoked = mne.EvokedArray(_eeg(300, seed=3), _info(fwd32), tmin=0.0)
     vector = np.random.default_rng(4).standard_normal(32)
-    proj = mne.Projection(data=dict(nrow=1, ncol=32, row_names=None, col_names=evoked.ch_names,
-                                    data=vector[None] / np.linalg.norm(vector)),
-                          desc="artifact", kind=1, active=False)  # fmt: skip
+    proj = mne.Projection(
+        data=dict(
+            nrow=1,
+            ncol=32,
+            row_names=None,
+            col_names=evoked.ch_names,
+            data=vector[None] / np.linalg.norm(vector),
+        ),
+        desc="artifact",
+        kind=1,
+        active=False,
+    )
     with_proj = evoked.copy().add_proj([proj])
     expected = apply_brainforge_inverse(with_proj, fwd32, tiny_model)
-    _same(apply_brainforge_inverse(with_proj.copy().apply_proj(verbose=False), fwd32, tiny_model),
-          expected, rtol=1e-6)  # fmt: skip
+    _same(
+        apply_brainforge_inverse(
+            with_proj.copy().apply_proj(verbose=False), fwd32, tiny_model
+        ),
+        expected,
+        rtol=1e-6,
+    )
     # an artifact along the vector, 100 times the EEG, is removed
     artifact = np.outer(vector, np.hanning(300)) * 100 * np.abs(evoked.data).max()
     with_artifact = with_proj.copy()
     with_artifact.data = evoked.data + artifact
-    _same(apply_brainforge_inverse(with_artifact, fwd32, tiny_model), expected, rtol=1e-6)
+    _same(
+        apply_brainforge_inverse(with_artifact, fwd32, tiny_model), expected, rtol=1e-6
+    )
     plain = apply_brainforge_inverse(evoked, fwd32, tiny_model)
     assert np.abs(plain.data - expected.data).max() > 1e-3 * np.abs(expected.data).max()
 
@@ -343,7 +405,9 @@ def test_bad_values(tiny_model, fwd32):
             apply_brainforge_inverse(mne.EvokedArray(broken, info), fwd32, tiny_model)
         evoked = mne.EvokedArray(broken, info)
         evoked.info["bads"] = ["Pz"]  # a bad channel's values do not matter
-        assert np.all(np.isfinite(apply_brainforge_inverse(evoked, fwd32, tiny_model).data))
+        assert np.all(
+            np.isfinite(apply_brainforge_inverse(evoked, fwd32, tiny_model).data)
+        )
     # a flat channel is left out like a bad one, with a warning naming it
     flat = data.copy()
     flat[info.ch_names.index("Oz")] = 3e-6
@@ -353,7 +417,9 @@ def test_bad_values(tiny_model, fwd32):
     flat_evoked.info["bads"] = ["Oz"]
     _same(stc, apply_brainforge_inverse(flat_evoked, fwd32, tiny_model))
     # no EEG at all
-    meg = mne.EvokedArray(np.zeros((3, 50)), mne.create_info(["M1", "M2", "M3"], 250.0, "mag"))
+    meg = mne.EvokedArray(
+        np.zeros((3, 50)), mne.create_info(["M1", "M2", "M3"], 250.0, "mag")
+    )
     with pytest.raises(ValueError, match="no EEG channels.*mag"):
         apply_brainforge_inverse(meg, fwd32, tiny_model)
 
@@ -395,8 +461,11 @@ def test_fixed_gain_cached_per_forward(fwd32, monkeypatch):
     """The orientation conversion runs once per forward, again if its gain changed."""
     calls = []
     convert = mne.convert_forward_solution
-    monkeypatch.setattr(mne, "convert_forward_solution",
-                        lambda *a, **k: calls.append(1) or convert(*a, **k))  # fmt: skip
+    monkeypatch.setattr(
+        mne,
+        "convert_forward_solution",
+        lambda *a, **k: calls.append(1) or convert(*a, **k),
+    )
     fwd = fwd32.copy()
     gain, names = _core._fixed_gain(fwd)
     again, _ = _core._fixed_gain(fwd)
@@ -417,7 +486,9 @@ def test_fixed_gain_cached_per_forward(fwd32, monkeypatch):
 
 @pytest.fixture(scope="module")
 def comparison(tiny_model, fwd32):
-    data = np.concatenate([_eeg(100, seed=7), np.ones((1, 100)) * 1e-4])  # + an EOG channel
+    data = np.concatenate(
+        [_eeg(100, seed=7), np.ones((1, 100)) * 1e-4]
+    )  # + an EOG channel
     evoked = mne.EvokedArray(data, _info(fwd32, extra=[("EOG1", "eog")]), tmin=-0.1)
     cov = mne.make_ad_hoc_cov(evoked.info, verbose=False)
     before = evoked.copy()
@@ -442,7 +513,9 @@ def test_compare_inverse_methods(tiny_model, fwd32, comparison):
         compare_inverse_methods(evoked, fwd32, cov, ["LORETA"], model=tiny_model)
     with pytest.raises(ValueError, match="noise covariance"):
         compare_inverse_methods(evoked, fwd32, None, model=tiny_model)
-    only_bf = compare_inverse_methods(evoked, fwd32, None, ["BrainForge"], model=tiny_model)
+    only_bf = compare_inverse_methods(
+        evoked, fwd32, None, ["BrainForge"], model=tiny_model
+    )
     assert list(only_bf) == ["brainforge"]
 
 
@@ -464,5 +537,7 @@ def test_plot_inverse_comparison(comparison, subjects_dir, tmp_path):
     assert fname.stat().st_size > 30_000
     # 2 x 2 panels of split hemispheres (800 x 300 pixels) and titles
     assert image.shape[:2] == (2 * (300 + 50), 2 * 800)
-    painted = np.ptp(image[..., :3], axis=-1) > 0.25  # coloured cortex, not white or grey
+    painted = (
+        np.ptp(image[..., :3], axis=-1) > 0.25
+    )  # coloured cortex, not white or grey
     assert painted.mean() > 0.01

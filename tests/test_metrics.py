@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from scipy.sparse.csgraph import dijkstra
 
+from mne_brainforge import metrics
 from mne_brainforge.datasets import read_fsaverage_source_space
-from mne_brainforge.evaluation import metrics
-from mne_brainforge.simulation.parcellation import source_graph
+from mne_brainforge.head.parcellation import source_graph
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,9 @@ def setup(subjects_dir):
 
 def _stc(data):
     vertices = [np.arange(10242), np.arange(10242)]
-    return mne.SourceEstimate(data, vertices, tmin=0.0, tstep=0.004, subject="fsaverage")
+    return mne.SourceEstimate(
+        data, vertices, tmin=0.0, tstep=0.004, subject="fsaverage"
+    )
 
 
 def _truth(pos, centres, radius=0.008, n_times=50):
@@ -31,7 +33,9 @@ def _truth(pos, centres, radius=0.008, n_times=50):
         hemi = slice(0, 10242) if c < 10242 else slice(10242, 20484)
         idx = np.arange(len(pos))[hemi]
         patch = idx[np.linalg.norm(pos[idx] - pos[c], axis=1) < radius]
-        profile = np.exp(-np.linalg.norm(pos[patch] - pos[c], axis=1) ** 2 / (2 * 0.004**2))
+        profile = np.exp(
+            -(np.linalg.norm(pos[patch] - pos[c], axis=1) ** 2) / (2 * 0.004**2)
+        )
         data[patch] += np.outer(profile, np.roll(wave, 7 * k))
         patches.append(patch)
     return metrics.GroundTruth(_stc(data * 1e-8), patches, centres)

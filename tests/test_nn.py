@@ -18,7 +18,9 @@ def _positions(name="biosemi64"):
 def test_projection_is_equidistant():
     pos = np.array([[0, 0, 0.14], [0.1, 0, 0.04], [0, -0.1, 0.04], [0, 0, -0.06]])
     xy = azimuthal_equidistant(pos)
-    np.testing.assert_allclose(np.hypot(*xy.T), [0, np.pi / 2, np.pi / 2, np.pi], atol=1e-12)
+    np.testing.assert_allclose(
+        np.hypot(*xy.T), [0, np.pi / 2, np.pi / 2, np.pi], atol=1e-12
+    )
     np.testing.assert_allclose(xy[1], [np.pi / 2, 0], atol=1e-12)  # right ear on +x
     np.testing.assert_allclose(xy[2], [0, -np.pi / 2], atol=1e-12)  # back on -y
 
@@ -30,10 +32,14 @@ def test_smooth_field_is_recovered_at_electrodes(method):
     matrix, mask = topomap_matrix(pos, size=32, method=method)
     assert matrix.shape == (32 * 32, 64) and mask.shape == (32, 32)
     assert np.all(matrix[~mask.ravel()] == 0)
-    np.testing.assert_allclose(matrix[mask.ravel()].sum(1), 1.0, atol=1e-6)  # constants kept
+    np.testing.assert_allclose(
+        matrix[mask.ravel()].sum(1), 1.0, atol=1e-6
+    )  # constants kept
     maps = (matrix @ field).reshape(32, 32)
     axis = (np.arange(32) + 0.5) / 32 * 2 * GRID_RADIUS - GRID_RADIUS
-    sample = RegularGridInterpolator((axis, axis), maps.T, bounds_error=False, fill_value=None)
+    sample = RegularGridInterpolator(
+        (axis, axis), maps.T, bounds_error=False, fill_value=None
+    )
     xy = azimuthal_equidistant(pos)
     inside = np.hypot(*xy.T) < GRID_RADIUS - 2 * (axis[1] - axis[0])
     back = sample(xy[inside])
@@ -55,12 +61,16 @@ def test_missing_channels_are_left_out():
     assert mask.sum() == pytest.approx(np.pi / 4 * 256, rel=0.05)
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"spatial": "mlp"}, {"temporal": "none"}, {"causal": True}])
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"spatial": "mlp"}, {"temporal": "none"}, {"causal": True}]
+)
 def test_network_shapes_and_gradients(kwargs):
     torch.manual_seed(0)
     net = BrainForgeNet(50, size=16, d_model=32, **kwargs)
     eeg = torch.randn(3, 20, 40)
-    topo = torch.as_tensor(topomap_matrix(_positions("biosemi32")[:20], 16)[0], dtype=torch.float32)
+    topo = torch.as_tensor(
+        topomap_matrix(_positions("biosemi32")[:20], 16)[0], dtype=torch.float32
+    )
     out = net(eeg, topo)
     assert out.shape == (3, 50, 40)
     out.pow(2).mean().backward()
@@ -76,7 +86,9 @@ def test_network_shapes_and_gradients(kwargs):
 def test_causal_model_ignores_the_future():
     torch.manual_seed(0)
     net = BrainForgeNet(10, size=16, d_model=32, causal=True).eval()
-    topo = torch.as_tensor(topomap_matrix(_positions("biosemi32"), 16)[0], dtype=torch.float32)
+    topo = torch.as_tensor(
+        topomap_matrix(_positions("biosemi32"), 16)[0], dtype=torch.float32
+    )
     eeg = torch.randn(1, 32, 30)
     changed = eeg.clone()
     changed[..., 20:] += 5.0
@@ -91,7 +103,9 @@ def test_predict_regions_folds_batchnorm_and_follows_the_weights():
 
     from mne_brainforge.nn import BrainForgeModel
 
-    model = BrainForgeModel.load(Path(__file__).parents[1] / "weights" / "fsaverage-brainforge.pt")
+    model = BrainForgeModel.load(
+        Path(__file__).parents[1] / "weights" / "fsaverage-brainforge.pt"
+    )
     pos = _positions("biosemi64")
     eeg = np.random.default_rng(0).standard_normal((5, 64, model.n_times)).cumsum(-1)
     out = model.predict_regions(eeg, pos)
@@ -99,8 +113,12 @@ def test_predict_regions_folds_batchnorm_and_follows_the_weights():
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
     x = torch.as_tensor(eeg, dtype=torch.float32)
     with torch.no_grad():  # the trained network itself, BatchNorm and all
-        ref = model.net.eval()(x / x.abs().amax(dim=(1, 2), keepdim=True), model.topomap(pos))
+        ref = model.net.eval()(
+            x / x.abs().amax(dim=(1, 2), keepdim=True), model.topomap(pos)
+        )
     np.testing.assert_allclose(out, ref.numpy(), rtol=0, atol=1e-5 * np.abs(out).max())
     with torch.no_grad():  # weights changed in place: the next prediction follows
         model.net.head.bias += 1.0
-    np.testing.assert_allclose(model.predict_regions(eeg, pos), out + 1.0, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(
+        model.predict_regions(eeg, pos), out + 1.0, rtol=0, atol=1e-4
+    )

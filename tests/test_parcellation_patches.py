@@ -9,7 +9,7 @@ import pytest
 from scipy.sparse.csgraph import connected_components, dijkstra
 
 from mne_brainforge.datasets import fsaverage_trans_path, read_fsaverage_source_space
-from mne_brainforge.simulation.parcellation import (
+from mne_brainforge.head.parcellation import (
     Parcellation,
     parcellate_source_space,
     source_graph,
@@ -243,29 +243,40 @@ def test_to_labels_extract_label_time_course(parc, src):
     # a piecewise-constant estimate: the label means give back the region values
     values = np.random.default_rng(0).normal(size=(500, 4))
     stc = mne.SourceEstimate(
-        parc.region_matrix() @ values, parc.vertices, tmin=0.0, tstep=0.01,
+        parc.region_matrix() @ values,
+        parc.vertices,
+        tmin=0.0,
+        tstep=0.01,
         subject="fsaverage",
-    )  # fmt: skip
+    )
     tc = mne.extract_label_time_course(stc, labels, src, mode="mean", verbose="error")
     np.testing.assert_allclose(tc, values, rtol=1e-10)
 
 
 def test_to_dict_roundtrip(parc, tmp_path):
     state = parc.to_dict()
-    assert all(
-        isinstance(v, np.ndarray) or json.dumps(v) for v in state.values()
-    )
+    assert all(isinstance(v, np.ndarray) or json.dumps(v) for v in state.values())
     meta = {k: v for k, v in state.items() if not isinstance(v, np.ndarray)}
-    back = Parcellation.from_dict(json.loads(json.dumps(meta)) | {
-        k: v for k, v in state.items() if isinstance(v, np.ndarray)
-    })  # fmt: skip
+    back = Parcellation.from_dict(
+        json.loads(json.dumps(meta))
+        | {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
+    )
     parc.save(tmp_path / "parc.npz")
     with pytest.raises(FileExistsError):
         parc.save(tmp_path / "parc.npz")
     loaded = Parcellation.load(tmp_path / "parc.npz")
     for other in (back, loaded):
-        for key in ("labels", "centre_index", "centre_vertex", "centres", "sizes",
-                    "areas", "hemis", "pos", "normals"):  # fmt: skip
+        for key in (
+            "labels",
+            "centre_index",
+            "centre_vertex",
+            "centres",
+            "sizes",
+            "areas",
+            "hemis",
+            "pos",
+            "normals",
+        ):
             np.testing.assert_array_equal(getattr(other, key), getattr(parc, key))
         assert (other.adjacency != parc.adjacency).nnz == 0
         assert (other.graph != parc.graph).nnz == 0
@@ -297,8 +308,10 @@ def _check_patch(parc, patch):
     )
     # weights: 1 at the centre, in (0, 1], decreasing with distance, 0 outside
     dense = patch.dense_weights()
-    assert dense[patch.centre_index] == 1.0 and patch.centre_index == parc.centre_index[
-        patch.seed_region]  # fmt: skip
+    assert (
+        dense[patch.centre_index] == 1.0
+        and patch.centre_index == parc.centre_index[patch.seed_region]
+    )
     assert np.all((patch.weights > 0) & (patch.weights <= 1))
     outside = np.setdiff1d(np.arange(parc.n_sources), patch.sources)
     assert np.all(dense[outside] == 0) and np.count_nonzero(dense) == len(patch.sources)
@@ -321,8 +334,9 @@ def test_grow_patch_rings(parc, extent):
         assert patch.n_rings == extent
         # each ring adds at least one region, all within `extent` hops
         assert extent + 1 <= len(patch.regions)
-        hops = dijkstra(parc.adjacency, directed=False, unweighted=True,
-                        indices=seed_region)[patch.regions]  # fmt: skip
+        hops = dijkstra(
+            parc.adjacency, directed=False, unweighted=True, indices=seed_region
+        )[patch.regions]
         assert hops.max() <= extent
         if extent:
             np.testing.assert_allclose(patch.sigma, patch.distances.max() / 2)

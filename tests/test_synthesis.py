@@ -19,22 +19,37 @@ from mne_brainforge.simulation.synthesis import (
 
 @pytest.fixture(scope="module")
 def fixed_fwd(fwd64):
-    return mne.convert_forward_solution(fwd64, surf_ori=True, force_fixed=True, verbose="error")
+    return mne.convert_forward_solution(
+        fwd64, surf_ori=True, force_fixed=True, verbose="error"
+    )
 
 
 @pytest.fixture(scope="module")
 def simulator(fixed_fwd, spike_library):
-    return EEGSimulator(fixed_fwd, spike_library, 200, sfreq=250.0, duration=1.0, verbose="error")
+    return EEGSimulator(
+        fixed_fwd, spike_library, 200, sfreq=250.0, duration=1.0, verbose="error"
+    )
 
 
 def test_noise_free_data_is_exactly_gain_times_sources(fixed_fwd, spike_library):
-    sim = EEGSimulator(fixed_fwd, spike_library, 200, gain_sigma=0.0, n_channels_range=(64, 64),
-                       snr_range=None, verbose="error")  # fmt: skip
+    sim = EEGSimulator(
+        fixed_fwd,
+        spike_library,
+        200,
+        gain_sigma=0.0,
+        n_channels_range=(64, 64),
+        snr_range=None,
+        verbose="error",
+    )
     draw = sim.draw(np.random.default_rng(1))
     assert draw["snr_db"] is None and draw["mask"].all()
     gain = fixed_fwd["sol"]["data"]
-    np.testing.assert_allclose(draw["eeg"], average_reference(gain @ draw["source_data"]),
-                               rtol=1e-10, atol=1e-20)  # fmt: skip
+    np.testing.assert_allclose(
+        draw["eeg"],
+        average_reference(gain @ draw["source_data"]),
+        rtol=1e-10,
+        atol=1e-20,
+    )
     # the sources are where the patches are, and the region targets follow them
     active = np.flatnonzero(np.abs(draw["source_data"]).max(1))
     patch_sources = np.unique(np.concatenate([p.sources for p in draw["patches"]]))
@@ -49,7 +64,9 @@ def test_snr_matches_request(simulator, kind):
     for seed, snr in enumerate((0.0, 7.5, 20.0)):
         draw = simulator.draw(np.random.default_rng(seed), snr_db=snr, noise_kind=kind)
         assert draw["noise_kind"] == kind and draw["snr_db"] == snr
-        assert measured_snr(draw["signal"], draw["eeg"], draw["mask"]) == pytest.approx(snr, abs=0.5)
+        assert measured_snr(draw["signal"], draw["eeg"], draw["mask"]) == pytest.approx(
+            snr, abs=0.5
+        )
 
 
 def test_add_noise_at_snr_exact():
@@ -94,7 +111,9 @@ def test_spread_channel_subsets_cover_the_head(simulator):
 def test_dataset_reproducible_and_worker_safe(simulator):
     data = SyntheticEEGDataset(simulator, n_samples=8, seed=5)
     first = [item["eeg"] for item in data]
-    again = [item["eeg"] for item in SyntheticEEGDataset(simulator, n_samples=8, seed=5)]
+    again = [
+        item["eeg"] for item in SyntheticEEGDataset(simulator, n_samples=8, seed=5)
+    ]
     for a, b in zip(first, again):
         torch.testing.assert_close(a, b)
     other = SyntheticEEGDataset(simulator, n_samples=8, seed=6).sample(0)["eeg"]
@@ -115,16 +134,23 @@ def test_dataset_reproducible_and_worker_safe(simulator):
 
 
 def test_bad_forwards_and_arguments(fwd64, fixed_fwd, info64, spike_library):
-    with pytest.raises(ValueError, match="free source orientation.*convert_forward_solution"):
+    with pytest.raises(
+        ValueError, match="free source orientation.*convert_forward_solution"
+    ):
         fixed_orientation_gain(fwd64)
     meg_only = fixed_fwd.copy()
     with meg_only["info"]._unlock():
         for ch in meg_only["info"]["chs"]:
-            ch.update(kind=FIFF.FIFFV_MEG_CH, unit=FIFF.FIFF_UNIT_T,
-                      coil_type=FIFF.FIFFV_COIL_VV_MAG_T3)  # fmt: skip
+            ch.update(
+                kind=FIFF.FIFFV_MEG_CH,
+                unit=FIFF.FIFF_UNIT_T,
+                coil_type=FIFF.FIFFV_COIL_VV_MAG_T3,
+            )
     with pytest.raises(ValueError, match="no EEG channels"):
         fixed_orientation_gain(meg_only)
-    vol = mne.setup_volume_source_space(sphere=(0, 0, 0.04, 0.08), pos=30.0, verbose="error")
+    vol = mne.setup_volume_source_space(
+        sphere=(0, 0, 0.04, 0.08), pos=30.0, verbose="error"
+    )
     sphere = mne.make_sphere_model((0, 0, 0.04), 0.09, verbose="error")
     fwd_vol = mne.make_forward_solution(info64, None, vol, sphere, verbose="error")
     with pytest.raises(ValueError, match="only surface source spaces"):
@@ -134,4 +160,6 @@ def test_bad_forwards_and_arguments(fwd64, fixed_fwd, info64, spike_library):
     with pytest.raises(ValueError, match="low <= high"):
         EEGSimulator(fixed_fwd, spike_library, 200, snr_range=(20, 5), verbose="error")
     with pytest.raises(ValueError, match="noise_kinds"):
-        EEGSimulator(fixed_fwd, spike_library, 200, noise_kinds=("brown",), verbose="error")
+        EEGSimulator(
+            fixed_fwd, spike_library, 200, noise_kinds=("brown",), verbose="error"
+        )

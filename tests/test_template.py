@@ -37,7 +37,9 @@ def _inside(points, rr, tris):
 
 
 def _read_bem_surf(subjects_dir, name):
-    rr, tris = nib.freesurfer.read_geometry(subjects_dir / "fsaverage" / "bem" / f"{name}.surf")
+    rr, tris = nib.freesurfer.read_geometry(
+        subjects_dir / "fsaverage" / "bem" / f"{name}.surf"
+    )
     return rr / 1e3, tris
 
 
@@ -48,7 +50,11 @@ def test_cortex_surfaces(subjects_dir):
             rr, tris = nib.freesurfer.read_geometry(surf / f"{hemi}.{name}")
             assert rr.shape == (10242, 3) and tris.shape == (20480, 3)
         curv = nib.freesurfer.read_morph_data(surf / f"{hemi}.curv")
-        assert curv.shape == (10242,) and (curv > 0).mean() > 0.3 and (curv < 0).mean() > 0.3
+        assert (
+            curv.shape == (10242,)
+            and (curv > 0).mean() > 0.3
+            and (curv < 0).mean() > 0.3
+        )
     # ico5 sphere: these are vertices 0..10241 of the full fsaverage
     rr, _ = nib.freesurfer.read_geometry(surf / "lh.sphere")
     ico5 = mne.surface._get_ico_surface(5)["rr"]
@@ -69,7 +75,8 @@ def test_source_space(subjects_dir):
 
 def test_bem_layers_nest_with_sensible_thickness(subjects_dir):
     inner, outer, skin = (
-        _read_bem_surf(subjects_dir, n) for n in ("inner_skull", "outer_skull", "outer_skin")
+        _read_bem_surf(subjects_dir, n)
+        for n in ("inner_skull", "outer_skull", "outer_skin")
     )
     assert len(inner[0]) == len(outer[0]) == 2562 and len(inner[1]) == 5120
     assert _inside(inner[0], *outer).all()
@@ -78,8 +85,12 @@ def test_bem_layers_nest_with_sensible_thickness(subjects_dir):
     scalp = surface_distance(outer[0], *skin)
     assert skull.min() > 3e-3 and 5e-3 < np.median(skull) <= 7.05e-3
     assert scalp.min() > 3e-3
-    stats = json.loads((subjects_dir / "fsaverage" / "bem" / "geometry.json").read_text())
-    assert stats["skull_thickness_mm"]["min"] == pytest.approx(skull.min() * 1e3, abs=0.05)
+    stats = json.loads(
+        (subjects_dir / "fsaverage" / "bem" / "geometry.json").read_text()
+    )
+    assert stats["skull_thickness_mm"]["min"] == pytest.approx(
+        skull.min() * 1e3, abs=0.05
+    )
 
 
 def test_bem_solution_conductivities(subjects_dir):
@@ -95,7 +106,9 @@ def test_bem_solution_conductivities(subjects_dir):
 def test_trans_and_fiducials_match_mne(subjects_dir):
     bem_dir = subjects_dir / "fsaverage" / "bem"
     trans = mne.read_trans(bem_dir / "fsaverage-trans.fif")
-    assert trans["from"] == FIFF.FIFFV_COORD_HEAD and trans["to"] == FIFF.FIFFV_COORD_MRI
+    assert (
+        trans["from"] == FIFF.FIFFV_COORD_HEAD and trans["to"] == FIFF.FIFFV_COORD_MRI
+    )
     fids, frame = mne.io.read_fiducials(bem_dir / "fsaverage-fiducials.fif")
     assert frame == FIFF.FIFFV_COORD_MRI and len(fids) == 3
 

@@ -5,17 +5,19 @@ import numpy as np
 import pytest
 import torch
 
-from mne_brainforge.evaluation import metrics
+from mne_brainforge import metrics
+from mne_brainforge.head.parcellation import source_graph
 from mne_brainforge.nn import BrainForgeModel, BrainForgeNet
 from mne_brainforge.nn.topomap import masked_topomap_matrix
 from mne_brainforge.simulation.dataset import EEGSimulator
-from mne_brainforge.simulation.parcellation import source_graph
 from mne_brainforge.training import BrainForgeLoss, train_model
 
 
 @pytest.fixture(scope="module")
 def fixed32(fwd32):
-    return mne.convert_forward_solution(fwd32, surf_ori=True, force_fixed=True, verbose=False)
+    return mne.convert_forward_solution(
+        fwd32, surf_ori=True, force_fixed=True, verbose=False
+    )
 
 
 def _batch(sim, n, seed):
@@ -29,13 +31,16 @@ def _batch(sim, n, seed):
         eeg=torch.tensor(eeg / eeg_scale[:, None, None], dtype=torch.float32),
         target=torch.tensor(target / target_scale[:, None, None], dtype=torch.float32),
         mask=torch.tensor(np.stack([d["mask"] for d in draws])),
-        eeg_scale=torch.tensor(eeg_scale), target_scale=torch.tensor(target_scale),
+        eeg_scale=torch.tensor(eeg_scale),
+        target_scale=torch.tensor(target_scale),
         topo=torch.tensor(topo, dtype=torch.float32),
-    )  # fmt: skip
+    )
 
 
 def test_tiny_model_overfits_tiny_dataset(fixed32, spike_library):
-    sim = EEGSimulator(fixed32, spike_library, 60, sfreq=100.0, duration=0.4, verbose=False)
+    sim = EEGSimulator(
+        fixed32, spike_library, 60, sfreq=100.0, duration=0.4, verbose=False
+    )
     batch = _batch(sim, 4, 0)
     torch.manual_seed(0)
     net = BrainForgeNet(60, size=16, d_model=64, dropout=0.0)
@@ -52,12 +57,24 @@ def test_tiny_model_overfits_tiny_dataset(fixed32, spike_library):
 
 
 def test_physics_terms(fixed32, spike_library):
-    sim = EEGSimulator(fixed32, spike_library, 60, sfreq=100.0, duration=0.4, snr_range=None,
-                       gain_sigma=0.0, verbose=False)  # fmt: skip
+    sim = EEGSimulator(
+        fixed32,
+        spike_library,
+        60,
+        sfreq=100.0,
+        duration=0.4,
+        snr_range=None,
+        gain_sigma=0.0,
+        verbose=False,
+    )
     batch = _batch(sim, 2, 1)
     region_gain = sim.gain @ sim.parcellation.region_matrix().toarray()
-    loss_fn = BrainForgeLoss(region_gain, sim.parcellation.adjacency, forward_weight=1.0,
-                             laplacian_weight=1.0)  # fmt: skip
+    loss_fn = BrainForgeLoss(
+        region_gain,
+        sim.parcellation.adjacency,
+        forward_weight=1.0,
+        laplacian_weight=1.0,
+    )
     _, exact = loss_fn(batch["target"], batch)
     _, wrong = loss_fn(torch.roll(batch["target"], 7, dims=1), batch)
     assert exact["relative_mse"] == 0.0
@@ -67,16 +84,29 @@ def test_physics_terms(fixed32, spike_library):
 
 
 def test_resume_and_round_trip(fwd32, spike_library, tmp_path):
-    kwargs = dict(library=spike_library, n_regions=60, steps=6, batch_size=4, val_every=3,
-                  val_samples=2, topomap_size=16, net_kwargs=dict(d_model=32),
-                  checkpoint_dir=tmp_path / "ckpt", num_workers=0, verbose=False)  # fmt: skip
+    kwargs = dict(
+        library=spike_library,
+        n_regions=60,
+        steps=6,
+        batch_size=4,
+        val_every=3,
+        val_samples=2,
+        topomap_size=16,
+        net_kwargs=dict(d_model=32),
+        checkpoint_dir=tmp_path / "ckpt",
+        num_workers=0,
+        verbose=False,
+    )
     model = train_model(fwd32, **kwargs)
     assert model.config["training"]["steps_done"] == 6
     assert [h["step"] for h in model.config["training"]["history"]] == [3, 6]
     resumed = train_model(fwd32, **dict(kwargs, steps=9))
     history = resumed.config["training"]["history"]
     assert [h["step"] for h in history] == [3, 6, 9]  # continued, not restarted
-    assert resumed.config["training"]["wall_time_s"] > model.config["training"]["wall_time_s"]
+    assert (
+        resumed.config["training"]["wall_time_s"]
+        > model.config["training"]["wall_time_s"]
+    )
     with pytest.raises(ValueError, match="other settings"):
         train_model(fwd32, **dict(kwargs, lr=0.1))
     other = type(spike_library)(seed=1)  # other waveforms: not the same training data
@@ -87,7 +117,9 @@ def test_resume_and_round_trip(fwd32, spike_library, tmp_path):
     loaded = BrainForgeModel.load(tmp_path / "model.pt")
     pos = np.array([ch["loc"][:3] for ch in fwd32["info"]["chs"]])
     eeg = np.random.default_rng(0).standard_normal((2, 32, resumed.n_times))
-    np.testing.assert_array_equal(loaded.predict_regions(eeg, pos), resumed.predict_regions(eeg, pos))
+    np.testing.assert_array_equal(
+        loaded.predict_regions(eeg, pos), resumed.predict_regions(eeg, pos)
+    )
     assert loaded.config == resumed.config
     (tmp_path / "bad.pt").write_bytes(b"not a model")
     with pytest.raises(ValueError, match="not a readable mne-brainforge model"):
@@ -96,13 +128,31 @@ def test_resume_and_round_trip(fwd32, spike_library, tmp_path):
 
 @pytest.mark.slow
 def test_short_training_localizes_a_strong_source(fwd32, spike_library):
-    model = train_model(fwd32, library=spike_library, n_regions=200, steps=400, batch_size=16,
-                        val_every=400, val_samples=8, topomap_size=16,
-                        simulator_kwargs=dict(max_sources=1, snr_range=(15, 30)),
-                        num_workers=1, verbose=False)  # fmt: skip
-    fixed = mne.convert_forward_solution(fwd32, surf_ori=True, force_fixed=True, verbose=False)
-    sim = EEGSimulator(fixed, spike_library, model.parcellation, sfreq=100.0, max_sources=1,
-                       n_channels_range=(32, 32), verbose=False)  # fmt: skip
+    model = train_model(
+        fwd32,
+        library=spike_library,
+        n_regions=200,
+        steps=400,
+        batch_size=16,
+        val_every=400,
+        val_samples=8,
+        topomap_size=16,
+        simulator_kwargs=dict(max_sources=1, snr_range=(15, 30)),
+        num_workers=1,
+        verbose=False,
+    )
+    fixed = mne.convert_forward_solution(
+        fwd32, surf_ori=True, force_fixed=True, verbose=False
+    )
+    sim = EEGSimulator(
+        fixed,
+        spike_library,
+        model.parcellation,
+        sfreq=100.0,
+        max_sources=1,
+        n_channels_range=(32, 32),
+        verbose=False,
+    )
     src = fwd32["src"]
     graph = source_graph(src, verbose=False)
     pos = np.array([ch["loc"][:3] for ch in fwd32["info"]["chs"]])
@@ -112,7 +162,10 @@ def test_short_training_localizes_a_strong_source(fwd32, spike_library):
         regions = model.predict_regions(draw["eeg"][None], pos)[0]
         vertices = [s["vertno"] for s in src]
         est = mne.SourceEstimate(model.to_sources(regions), vertices, 0, 0.01)
-        truth = metrics.GroundTruth(mne.SourceEstimate(draw["source_data"], vertices, 0, 0.01),
-                                    [draw["patches"][0].sources], [draw["patches"][0].centre_index])  # fmt: skip
+        truth = metrics.GroundTruth(
+            mne.SourceEstimate(draw["source_data"], vertices, 0, 0.01),
+            [draw["patches"][0].sources],
+            [draw["patches"][0].centre_index],
+        )
         errors.append(metrics.localization_error(est, truth, src, graph))
     assert np.median(errors) < 30  # mm, after ~2 minutes of CPU training

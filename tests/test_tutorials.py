@@ -24,9 +24,20 @@ def test_tutorial_runs(script, tmp_path):
         pytest.skip("no display (the test command runs this under Xvfb)")
     ensure_3d_display()  # sets DISPLAY, which the script inherits
     # temporary files (the training tutorial's checkpoints) go to tmp_path too
-    env = dict(os.environ, BRAINFORGE_TUTORIAL_QUICK="1", MPLBACKEND="Agg", TMPDIR=str(tmp_path))
+    env = dict(
+        os.environ,
+        BRAINFORGE_TUTORIAL_QUICK="1",
+        MPLBACKEND="Agg",
+        TMPDIR=str(tmp_path),
+    )
     out = subprocess.run(
-        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True,
-        text=True, timeout=900,
-    )  # fmt: skip
-    assert out.returncode == 0, f"{script.name} failed:\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}"
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert out.returncode == 0, (
+        f"{script.name} failed:\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}"
+    )

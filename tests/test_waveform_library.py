@@ -141,9 +141,14 @@ def test_tvb_run_produces_target_spikes():
     assert np.percentile(np.abs(others).max(axis=1), 50) < 4
     # deterministic in the seed; sfreq_out averages consecutive steps
     sig2, sfreq2 = simulate_jansen_rit(
-        "connectivity_76", 5, duration=4.0, mu=0.095, noise=0.75,
-        sfreq_out=500.0, verbose="error",
-    )  # fmt: skip
+        "connectivity_76",
+        5,
+        duration=4.0,
+        mu=0.095,
+        noise=0.75,
+        sfreq_out=500.0,
+        verbose="error",
+    )
     assert sfreq2 == 500.0
     np.testing.assert_allclose(sig2, 0.5 * (sig[:, ::2] + sig[:, 1::2]), atol=1e-9)
 
@@ -271,9 +276,14 @@ def test_fetch_builds_once_and_repairs(tmp_path, monkeypatch):
 
 def test_build_small_library(tmp_path):
     lib = build_waveform_library(
-        regions=[5], settings=[(0.095, 0.75)], duration=4.0, transient=0.5,
-        n_background=2, n_jobs=1, verbose="error",
-    )  # fmt: skip
+        regions=[5],
+        settings=[(0.095, 0.75)],
+        duration=4.0,
+        transient=0.5,
+        n_background=2,
+        n_jobs=1,
+        verbose="error",
+    )
     assert lib.n_spikes >= 1 and lib.spikes.shape[1] == 251
     assert lib.sfreq == 500.0 and lib.tmin == -0.2
     np.testing.assert_allclose(lib.times[[0, -1]], [-0.2, 0.3])
@@ -329,10 +339,16 @@ def test_default_build_recipe_matches_cache(monkeypatch):
         seen.update(regions=regions, settings=settings, seed=seed, **kwargs)
         sig, _ = _synthetic(1000.0)
         return [
-            dict(region=r, setting=0, seed=r, result=func(sig, 1000.0, r, 0, r),
-                 time_simulation=0.0, time_processing=0.0)
+            dict(
+                region=r,
+                setting=0,
+                seed=r,
+                result=func(sig, 1000.0, r, 0, r),
+                time_simulation=0.0,
+                time_processing=0.0,
+            )
             for r in (0, 1)
-        ]  # fmt: skip
+        ]
 
     monkeypatch.setattr(wl, "simulate_many", fake_simulate_many)
     lib = build_waveform_library(verbose="error")

@@ -18,8 +18,8 @@ from scipy import sparse
 
 import mne_brainforge
 from mne_brainforge import weights
+from mne_brainforge.head.parcellation import Parcellation
 from mne_brainforge.nn import BrainForgeModel, BrainForgeNet
-from mne_brainforge.simulation.parcellation import Parcellation
 from mne_brainforge.weights import (
     fetch_weights,
     get_weights_entry,
@@ -29,23 +29,37 @@ from mne_brainforge.weights import (
 )
 
 NAME = "tiny-test"
-NET = dict(size=8, d_model=16, cnn_channels=(4,), n_heads=2, n_layers=1, dim_feedforward=32)
+NET = dict(
+    size=8, d_model=16, cnn_channels=(4,), n_heads=2, n_layers=1, dim_feedforward=32
+)
 
 
 def _tiny_model():
     """4 regions on 2 x 6 sources in a chain (no forward model, no training)."""
     rng = np.random.default_rng(0)
     n = 12
-    edges = np.array([(i, i + 1) for i in range(n - 1) if i != 5])  # no edge across hemis
+    edges = np.array(
+        [(i, i + 1) for i in range(n - 1) if i != 5]
+    )  # no edge across hemis
     graph = sparse.coo_matrix((np.full(len(edges), 0.005), tuple(edges.T)), (n, n))
     parcellation = Parcellation(
-        np.repeat(np.arange(4), 3), [np.arange(6), np.arange(6)], rng.normal(0, 0.05, (n, 3)),
-        graph + graph.T, np.full(n, 1e-5), subject="tiny",
-    )  # fmt: skip
+        np.repeat(np.arange(4), 3),
+        [np.arange(6), np.arange(6)],
+        rng.normal(0, 0.05, (n, 3)),
+        graph + graph.T,
+        np.full(n, 1e-5),
+        subject="tiny",
+    )
     torch.manual_seed(0)
     training = dict(steps_done=3, wall_time_s=1.5, device="cpu", n_channels=32)
-    config = dict(sfreq=100.0, n_times=20, subject="tiny", net=NET, training=training,
-                  topomap=dict(size=8, method="bilinear"))  # fmt: skip
+    config = dict(
+        sfreq=100.0,
+        n_times=20,
+        subject="tiny",
+        net=NET,
+        training=training,
+        topomap=dict(size=8, method="bilinear"),
+    )
     return BrainForgeModel(BrainForgeNet(4, **NET).eval(), parcellation, config)
 
 
@@ -134,10 +148,15 @@ def test_registry(registry, model_file, tmp_path, monkeypatch):
     meta = entry.meta
     assert (meta["subject"], meta["n_regions"], meta["n_sources"]) == ("tiny", 4, 12)
     assert (meta["sfreq"], meta["n_times"], meta["window"]) == (100.0, 20, 0.2)
-    assert meta["training"] == dict(steps_done=3, wall_time_s=1.5, device="cpu", n_channels=32)
+    assert meta["training"] == dict(
+        steps_done=3, wall_time_s=1.5, device="cpu", n_channels=32
+    )
     assert meta["license"] == "BSD-3-Clause"
     text = repr(entry)
-    assert text.startswith(f"<WeightsEntry '{NAME}' | {NAME}.pt") and "n_regions: 4" in text
+    assert (
+        text.startswith(f"<WeightsEntry '{NAME}' | {NAME}.pt")
+        and "n_regions: 4" in text
+    )
     with pytest.raises(dataclasses.FrozenInstanceError):
         entry.sha256 = "0" * 64
     with pytest.raises(TypeError):
@@ -147,7 +166,9 @@ def test_registry(registry, model_file, tmp_path, monkeypatch):
     register_weights(model_file, NAME, license="MIT")
     assert list_weights() == ["other", NAME]
     assert get_weights_entry(NAME).meta["license"] == "MIT"
-    with pytest.raises(ValueError, match=f"Unknown weights 'nope'; available: 'other', '{NAME}'"):
+    with pytest.raises(
+        ValueError, match=f"Unknown weights 'nope'; available: 'other', '{NAME}'"
+    ):
         fetch_weights("nope")
     empty = tmp_path / "empty.json"
     empty.write_text("{}")
@@ -168,7 +189,10 @@ def test_download_cache_and_load(server, registry, model_file, tmp_path):
     cache = tmp_path / "cache"
     with catch_logging(verbose=True) as log:
         fname = fetch_weights(NAME)
-    assert fname == cache / registry.filename and fname.read_bytes() == model_file.read_bytes()
+    assert (
+        fname == cache / registry.filename
+        and fname.read_bytes() == model_file.read_bytes()
+    )
     assert server.requests == [f"/weights/{registry.filename}"]
     log = log.getvalue()
     assert "Downloading weights" in log and server.url in log
@@ -218,7 +242,9 @@ def test_tampered_cache(server, registry, model_file, tmp_path):
 def test_local_path_and_repo_folder_offline(server, registry, model_file, tmp_path):
     server.stop()
     assert fetch_weights(NAME, path=model_file) == model_file
-    _same_outputs(load_pretrained(NAME, path=model_file), BrainForgeModel.load(model_file))
+    _same_outputs(
+        load_pretrained(NAME, path=model_file), BrainForgeModel.load(model_file)
+    )
     bad = tmp_path / "bad.pt"
     shutil.copy(model_file, bad)
     _tamper(bad)

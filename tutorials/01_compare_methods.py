@@ -22,9 +22,9 @@ import mne
 import numpy as np
 
 import mne_brainforge as bf
-from mne_brainforge.evaluation import metrics
+from mne_brainforge import metrics
 from mne_brainforge.evaluation.benchmark import TRUE_HEAD
-from mne_brainforge.simulation import source_graph
+from mne_brainforge.head import source_graph
 
 # BRAINFORGE_TUTORIAL_QUICK=1 (used by the tests) simulates fewer trials
 n_trials = 20 if os.environ.get("BRAINFORGE_TUTORIAL_QUICK") == "1" else 100
@@ -132,7 +132,7 @@ axes[1].set_title("Residual (BrainForge)")
 # %%
 # How close to the truth?
 # -----------------------
-# The simulation gives the true sources, so :mod:`mne_brainforge.evaluation.metrics`
+# The simulation gives the true sources, so :mod:`mne_brainforge.metrics`
 # can score each estimate: the localization error (distance from each true
 # patch centre to its estimated maximum), the spatial dispersion (how far the
 # estimated energy spreads from the true patches), the AUC (true-patch sources

@@ -13,112 +13,39 @@ from collections import defaultdict
 from pathlib import Path
 
 import mne
-import nibabel as nib
 import numpy as np
 from mne.utils import logger, verbose
 from tqdm.auto import tqdm
 
-from ..head import fetch_fsaverage, make_fsaverage_forward, read_fsaverage_source_space
-from ..head._geometry import surface_distance
+from .. import metrics
+from ..head import (
+    cortex_normal,
+    fetch_fsaverage,
+    jitter_electrodes,
+    make_fsaverage_forward,
+    make_montage_info,
+    read_fsaverage_source_space,
+    source_depths,
+)
+from ..head.parcellation import parcellate_source_space, source_graph
+from ..inverse import CLASSICAL, MNEInverse
 from ..simulation.dataset import EEGSimulator
-from ..simulation.parcellation import parcellate_source_space, source_graph
-from . import metrics
 
 #: The head the benchmark data are simulated with (methods get the default
 #: template: conductivity (0.3, 0.006, 0.3) S/m, skull up to 7 mm thick).
 TRUE_HEAD = dict(conductivity=(0.33, 0.0105, 0.33), skull_thickness=5.5e-3)
 #: Standard deviation (m) of the electrode-position error, per axis.
 ELECTRODE_JITTER = 0.004
-MONTAGES = {16: "biosemi16", 32: "biosemi32", 64: "biosemi64", 128: "biosemi128"}
 SFREQ = 250.0
 #: Benchmark sizes: ``default`` fits in ~10 min on 2 CPU cores, ``quick`` in a test.
 SIZES = {
-    "default": dict(montages=(16, 32, 64, 128), snrs=(0, 5, 10, 20), n_sources=(1, 2, 3), n_trials=2),
+    "default": dict(
+        montages=(16, 32, 64, 128), snrs=(0, 5, 10, 20), n_sources=(1, 2, 3), n_trials=2
+    ),
     "quick": dict(montages=(32,), snrs=(10,), n_sources=(1, 2), n_trials=1),
 }
-CLASSICAL = ("MNE", "dSPM", "sLORETA", "eLORETA", "LCMV")
 #: Metrics where lower is better
 LOWER_IS_BETTER = ("localization_error", "spatial_dispersion", "nmse")
-
-
-class MNEInverse:
-    """A classical MNE-Python inverse as a benchmark method.
-
-    Calling it with ``(evoked, forward, noise_cov)`` returns a signed
-    (``pick_ori='normal'``) :class:`mne.SourceEstimate`. The inverse operator
-    (by default loose 0.2, depth 0.8: MNE's defaults for surface source spaces) is made
-    and prepared once per forward and covariance and reused.
-
-    Parameters
-    ----------
-    method : str
-        ``'MNE'``, ``'dSPM'``, ``'sLORETA'``, ``'eLORETA'`` or ``'LCMV'``.
-    snr : float
-        Assumed amplitude SNR: ``lambda2 = 1 / snr**2`` (MNE's usual 3).
-    loose : float
-        Orientation looseness (0 = fixed, cortex-normal dipoles).
-
-    See Also
-    --------
-    run_benchmark, mne_brainforge.compare_inverse_methods
-
-    Notes
-    -----
-    ``'LCMV'`` is :func:`mne.beamformer.make_lcmv` (``reg=0.05``, max-power
-    orientation, unit-noise-gain weights) with the data covariance of the
-    evoked itself; ``snr`` and ``loose`` do not apply to it.
-
-    Examples
-    --------
-    >>> from mne_brainforge.evaluation.benchmark import MNEInverse
-    >>> sloreta = MNEInverse("sLORETA")
-    >>> stc = sloreta(evoked, fwd, noise_cov)  # signed, cortex-normal
-    >>> records = run_benchmark({"sLORETA": sloreta, "dSPM": MNEInverse("dSPM")})
-    """
-
-    def __init__(self, method, *, snr=3.0, loose=0.2):
-        if method not in CLASSICAL:
-            raise ValueError(f"method must be one of {CLASSICAL}, got {method!r}.")
-        self.method, self.lambda2, self.loose = method, 1.0 / snr**2, loose
-        self._cache = {}
-
-    def __repr__(self):
-        return f"<MNEInverse | {self.method}>"
-
-    def __call__(self, evoked, forward, noise_cov):
-        if self.method == "LCMV":
-            return self._lcmv(evoked, forward, noise_cov)
-        key = (id(forward), id(noise_cov), evoked.nave, self.method, self.lambda2, self.loose)
-        if key not in self._cache:
-            fwd = forward
-            if self.loose == 0:
-                fwd = mne.convert_forward_solution(forward, surf_ori=True, verbose=False)
-            inv = mne.minimum_norm.make_inverse_operator(
-                evoked.info, fwd, noise_cov, loose=self.loose, depth=0.8, verbose=False
-            )
-            inv = mne.minimum_norm.prepare_inverse_operator(
-                inv, evoked.nave, self.lambda2, self.method, verbose=False
-            )
-            self._cache = {key: (inv, forward, noise_cov)}  # keep the ids alive
-        inv = self._cache[key][0]
-        return mne.minimum_norm.apply_inverse(
-            evoked, inv, self.lambda2, self.method, prepared=True,
-            pick_ori=None if self.loose == 0 else "normal",
-            verbose=False,
-        )  # fmt: skip
-
-    @staticmethod
-    def _lcmv(evoked, forward, noise_cov):
-        data = evoked.data
-        data_cov = mne.Covariance(
-            data @ data.T / data.shape[1], evoked.ch_names, [], evoked.info["projs"],
-            data.shape[1] - 1,
-        )  # fmt: skip
-        filters = mne.beamformer.make_lcmv(
-            evoked.info, forward, data_cov, reg=0.05, noise_cov=noise_cov,
-            pick_ori="max-power", weight_norm="unit-noise-gain", rank="info", verbose=False,
-        )  # fmt: skip
-        return mne.beamformer.apply_lcmv(evoked, filters, verbose=False)
 
 
 class _WaveformSet:
@@ -175,13 +102,17 @@ def benchmark_waveforms(sfreq=SFREQ, *, n_each=60, library=None, seed=0):
         wave = np.zeros_like(t)
         for _ in range(rng.integers(2, 4)):
             latency, width = rng.uniform(0.05, 0.35), rng.uniform(0.01, 0.06)
-            wave += rng.choice([-1, 1]) * rng.uniform(0.3, 1) * np.exp(
-                -((t - latency) ** 2) / (2 * width**2)
+            wave += (
+                rng.choice([-1, 1])
+                * rng.uniform(0.3, 1)
+                * np.exp(-((t - latency) ** 2) / (2 * width**2))
             )
         erps.append(wave)
         freq, width = rng.uniform(6, 30), rng.uniform(0.05, 0.15)
-        bursts.append(np.sin(2 * np.pi * freq * t + rng.uniform(0, 2 * np.pi))
-                      * np.exp(-((t - 0.25) ** 2) / (2 * width**2)))  # fmt: skip
+        bursts.append(
+            np.sin(2 * np.pi * freq * t + rng.uniform(0, 2 * np.pi))
+            * np.exp(-((t - 0.25) ** 2) / (2 * width**2))
+        )
     waves, kinds = erps + bursts, ["erp"] * n_each + ["burst"] * n_each
     if library is not None:
         from scipy.signal import resample_poly
@@ -194,101 +125,6 @@ def benchmark_waveforms(sfreq=SFREQ, *, n_each=60, library=None, seed=0):
         waves += list(pad)
         kinds += ["tvb_spike"] * len(pad)
     return _WaveformSet(np.array(waves), sfreq, np.array(kinds))
-
-
-def montage_info(n_channels, sfreq=SFREQ):
-    """Info of a BioSemi montage with ``n_channels`` channels.
-
-    Parameters
-    ----------
-    n_channels : 16 | 32 | 64 | 128
-        Number of channels: the BioSemi montage of the benchmark
-        (``MONTAGES``).
-    sfreq : float
-        Sampling rate (Hz) of the Info.
-
-    Returns
-    -------
-    info : mne.Info
-        EEG channels of the montage, with their positions.
-
-    Examples
-    --------
-    >>> from mne_brainforge.evaluation.benchmark import montage_info
-    >>> info = montage_info(64)
-    >>> len(info.ch_names), info["sfreq"]
-    (64, 250.0)
-    """
-    from ..demo import montage_info as named_montage_info  # demo imports this module
-
-    if n_channels not in MONTAGES:
-        raise ValueError(f"n_channels must be one of {sorted(MONTAGES)} (the benchmark's "
-                         f"BioSemi montages), got {n_channels!r}.")  # fmt: skip
-    return named_montage_info(MONTAGES[n_channels], sfreq)
-
-
-def jitter_electrodes(info, sd, rng):
-    """Copy of ``info`` with each EEG position moved by N(0, sd) per axis (m).
-
-    Parameters
-    ----------
-    info : mne.Info
-        Info with channel positions.
-    sd : float
-        Standard deviation (m) of the displacement along each axis.
-    rng : numpy.random.Generator
-        Random generator.
-
-    Returns
-    -------
-    info : mne.Info
-        A copy with the moved positions (the input is not changed).
-
-    See Also
-    --------
-    run_benchmark : Simulates with such positions (``ELECTRODE_JITTER``).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from mne_brainforge.evaluation.benchmark import jitter_electrodes, montage_info
-    >>> info = montage_info(64)
-    >>> info_true = jitter_electrodes(info, 0.004, np.random.default_rng(0))
-    """
-    info = info.copy()
-    with info._unlock():
-        for ch in info["chs"]:
-            ch["loc"][:3] += rng.normal(0, sd, 3)
-    return info
-
-
-def source_depths(subjects_dir=None):
-    """Depth (m) of each template source below the inner skull, forward order.
-
-    Parameters
-    ----------
-    subjects_dir : path-like | None
-        As in :func:`~mne_brainforge.datasets.fetch_fsaverage`.
-
-    Returns
-    -------
-    depths : ndarray, shape (n_sources,)
-        Distance (m) of each source of
-        :func:`~mne_brainforge.datasets.read_fsaverage_source_space` to the
-        inner skull surface.
-
-    Examples
-    --------
-    >>> from mne_brainforge.evaluation.benchmark import source_depths
-    >>> depths = source_depths()
-    >>> depths.shape
-    (20484,)
-    """
-    subjects_dir = fetch_fsaverage(subjects_dir)
-    rr, tris = nib.freesurfer.read_geometry(subjects_dir / "fsaverage/bem/inner_skull.surf")
-    src = read_fsaverage_source_space(subjects_dir)
-    pos = np.concatenate([s["rr"][s["vertno"]] for s in src])
-    return surface_distance(pos, rr / 1e3, tris)
 
 
 def _noise_covariance(sim, info, rng, n_samples=20):
@@ -305,14 +141,24 @@ def _noise_covariance(sim, info, rng, n_samples=20):
         noise = noise - noise.mean(0)
         chunks.append(noise / np.sqrt(np.mean(noise**2)))
     data = np.concatenate(chunks, axis=1)
-    return mne.Covariance(data @ data.T / data.shape[1], info.ch_names, [], [], data.shape[1] - 1)
+    return mne.Covariance(
+        data @ data.T / data.shape[1], info.ch_names, [], [], data.shape[1] - 1
+    )
 
 
 @verbose
 def run_benchmark(
-    methods=None, *, size="default", library=None, out_dir=None, inverse_crime=False,
-    seed=0, montages=None, command=None, verbose=None,
-):  # fmt: skip
+    methods=None,
+    *,
+    size="default",
+    library=None,
+    out_dir=None,
+    inverse_crime=False,
+    seed=0,
+    montages=None,
+    command=None,
+    verbose=None,
+):
     """Run inverse methods side by side on the same simulated data.
 
     Parameters
@@ -343,11 +189,11 @@ def run_benchmark(
     -------
     results : list of dict
         One record per (trial, method): the condition, the metrics of
-        :func:`~mne_brainforge.evaluation.metrics.evaluate` and ``time_s``.
+        :func:`~mne_brainforge.metrics.evaluate` and ``time_s``.
 
     See Also
     --------
-    MNEInverse, summarize, write_report
+    mne_brainforge.inverse.MNEInverse, summarize, write_report
     mne_brainforge.compare_inverse_methods
 
     Notes
@@ -381,63 +227,101 @@ def run_benchmark(
     depths = source_depths()
     parcellation = parcellate_source_space(src, 500, seed=seed, verbose=False)
     records, examples = [], {}
-    n_total = len(cfg["montages"]) * len(cfg["snrs"]) * len(cfg["n_sources"]) * cfg["n_trials"]
+    n_total = (
+        len(cfg["montages"])
+        * len(cfg["snrs"])
+        * len(cfg["n_sources"])
+        * cfg["n_trials"]
+    )
     bar = tqdm(total=n_total, desc="benchmark trials", disable=n_total < 3)
     for n_ch in cfg["montages"]:
         rng = np.random.default_rng([seed, n_ch])
-        info = montage_info(n_ch)
+        info = make_montage_info(n_ch, SFREQ)
         fwd = make_fsaverage_forward(info, verbose=False)
         if inverse_crime:
             fwd_true = fwd
         else:
             info_true = jitter_electrodes(info, ELECTRODE_JITTER, rng)
             fwd_true = make_fsaverage_forward(info_true, **TRUE_HEAD, verbose=False)
-        fwd_true = mne.convert_forward_solution(fwd_true, surf_ori=True, force_fixed=True, verbose=False)
+        fwd_true = cortex_normal(fwd_true)
         sim = EEGSimulator(
-            fwd_true, waveforms, parcellation, sfreq=SFREQ, duration=1.0,
-            n_channels_range=(n_ch, n_ch), gain_sigma=0.0, noise_kinds=("white", "pink", "spatial"),
+            fwd_true,
+            waveforms,
+            parcellation,
+            sfreq=SFREQ,
+            duration=1.0,
+            n_channels_range=(n_ch, n_ch),
+            gain_sigma=0.0,
+            noise_kinds=("white", "pink", "spatial"),
             verbose=False,
-        )  # fmt: skip
+        )
         noise_cov = _noise_covariance(sim, info, rng)
         for snr in cfg["snrs"]:
             for n_src in cfg["n_sources"]:
                 for trial in range(cfg["n_trials"]):
-                    trial_rng = np.random.default_rng([seed, n_ch, int(snr * 10), n_src, trial])
+                    trial_rng = np.random.default_rng(
+                        [seed, n_ch, int(snr * 10), n_src, trial]
+                    )
                     draw = sim.draw(trial_rng, snr_db=snr, n_sources=n_src)
                     evoked = mne.EvokedArray(draw["eeg"], info, tmin=0.0, verbose=False)
                     evoked.set_eeg_reference(projection=True, verbose=False)
                     truth = _truth(draw, src)
                     condition = dict(
-                        n_channels=n_ch, snr_db=snr, n_sources=n_src, trial=trial,
+                        n_channels=n_ch,
+                        snr_db=snr,
+                        n_sources=n_src,
+                        trial=trial,
                         depth_mm=float(depths[truth.centres].mean() * 1e3),
-                    )  # fmt: skip
+                    )
                     for name, method in methods.items():
                         t0 = time.perf_counter()
                         try:
                             stc = method(evoked, fwd, noise_cov)
-                        except Exception as err:  # one failing method must not end the run
+                        except (
+                            Exception
+                        ) as err:  # one failing method must not end the run
                             logger.warning(f"{name} failed on {condition}: {err}")
-                            records.append(dict(condition, method=name, time_s=np.nan,
-                                                error=str(err), **dict.fromkeys(metrics.METRICS, np.nan)))  # fmt: skip
+                            records.append(
+                                dict(
+                                    condition,
+                                    method=name,
+                                    time_s=np.nan,
+                                    error=str(err),
+                                    **dict.fromkeys(metrics.METRICS, np.nan),
+                                )
+                            )
                             continue
                         elapsed = time.perf_counter() - t0
-                        scores = metrics.evaluate(stc, truth, src, graph, parcellation.labels)
-                        records.append(dict(condition, method=name, time_s=elapsed, **scores))
+                        scores = metrics.evaluate(
+                            stc, truth, src, graph, parcellation.labels
+                        )
+                        records.append(
+                            dict(condition, method=name, time_s=elapsed, **scores)
+                        )
                         if n_src == 1 and snr == max(cfg["snrs"]) and trial == 0:
                             examples.setdefault(n_ch, {"truth": truth.stc})[name] = stc
                     bar.update()
     bar.close()
     if out_dir is not None:
-        write_report(records, out_dir, examples=examples, subjects_dir=subjects_dir,
-                     command=command)  # fmt: skip
+        write_report(
+            records,
+            out_dir,
+            examples=examples,
+            subjects_dir=subjects_dir,
+            command=command,
+        )
     return records
 
 
 def _truth(draw, src):
     vertices = [s["vertno"] for s in src]
-    stc = mne.SourceEstimate(draw["source_data"], vertices, 0.0, 1 / SFREQ, subject="fsaverage")
+    stc = mne.SourceEstimate(
+        draw["source_data"], vertices, 0.0, 1 / SFREQ, subject="fsaverage"
+    )
     return metrics.GroundTruth(
-        stc, [p.sources for p in draw["patches"]], [p.centre_index for p in draw["patches"]]
+        stc,
+        [p.sources for p in draw["patches"]],
+        [p.centre_index for p in draw["patches"]],
     )
 
 
@@ -481,9 +365,16 @@ def summarize(records, by):
     return out
 
 
-_SHORT = {"localization_error": "LE mm", "spatial_dispersion": "SD mm", "auc": "AUC",
-          "nmse": "nMSE", "temporal_correlation": "corr", "precision": "prec",
-          "recall": "recall", "time_s": "time s"}  # fmt: skip
+_SHORT = {
+    "localization_error": "LE mm",
+    "spatial_dispersion": "SD mm",
+    "auc": "AUC",
+    "nmse": "nMSE",
+    "temporal_correlation": "corr",
+    "precision": "prec",
+    "recall": "recall",
+    "time_s": "time s",
+}
 
 
 def _markdown(summary, by, metric_names):
@@ -494,8 +385,10 @@ def _markdown(summary, by, metric_names):
         for method in methods:
             if method not in per_method:
                 continue
-            cells = [f"{per_method[method][m][0]:.3g} ({per_method[method][m][1]:.3g})"
-                     for m in metric_names]  # fmt: skip
+            cells = [
+                f"{per_method[method][m][0]:.3g} ({per_method[method][m][1]:.3g})"
+                for m in metric_names
+            ]
             lines.append("| " + " | ".join([*map(str, group), method, *cells]) + " |")
     return "\n".join(lines)
 
@@ -531,10 +424,25 @@ def write_report(records, out_dir, *, examples=None, subjects_dir=None, command=
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(records, indent=0))
-    shown = ("localization_error", "spatial_dispersion", "auc", "nmse",
-             "temporal_correlation", "precision", "recall")  # fmt: skip
-    deep = [dict(r, depth=("deep (> 20 mm)" if r["depth_mm"] > 20 else "superficial (<= 20 mm)"))
-            for r in records if r["n_sources"] == 1]  # fmt: skip
+    shown = (
+        "localization_error",
+        "spatial_dispersion",
+        "auc",
+        "nmse",
+        "temporal_correlation",
+        "precision",
+        "recall",
+    )
+    deep = [
+        dict(
+            r,
+            depth=(
+                "deep (> 20 mm)" if r["depth_mm"] > 20 else "superficial (<= 20 mm)"
+            ),
+        )
+        for r in records
+        if r["n_sources"] == 1
+    ]
     sections = [
         "# Benchmark of inverse methods",
         "",
@@ -547,7 +455,9 @@ def write_report(records, out_dir, *, examples=None, subjects_dir=None, command=
         "",
         "## By number of sources and SNR (all montages)",
         "",
-        _markdown(summarize(records, ("n_sources", "snr_db")), ("n_sources", "snr_db"), shown),
+        _markdown(
+            summarize(records, ("n_sources", "snr_db")), ("n_sources", "snr_db"), shown
+        ),
         "",
         "## By montage (all SNRs and numbers of sources)",
         "",
@@ -555,7 +465,9 @@ def write_report(records, out_dir, *, examples=None, subjects_dir=None, command=
         "",
         "## One source, by depth below the inner skull",
         "",
-        _markdown(summarize(deep, ("depth",)), ("depth",), shown) if deep else "(no single-source trials)",
+        _markdown(summarize(deep, ("depth",)), ("depth",), shown)
+        if deep
+        else "(no single-source trials)",
         "",
         "## Wall time per call (s)",
         "",
@@ -569,7 +481,10 @@ def write_report(records, out_dir, *, examples=None, subjects_dir=None, command=
         n_ch = max(examples)
         try:
             _plot_cortex(examples[n_ch], subjects_dir, out_dir / "cortex_example.png")
-            sections += [f"![one single-source case, {n_ch} channels](cortex_example.png)", ""]
+            sections += [
+                f"![one single-source case, {n_ch} channels](cortex_example.png)",
+                "",
+            ]
         except RuntimeError as err:  # no display and no Xvfb
             logger.warning(f"Skipping the cortex figure: {err}")
     (out_dir / "results.md").write_text("\n".join(sections))
@@ -579,10 +494,16 @@ def _plot_vs_snr(records, fname):
     import matplotlib.pyplot as plt
 
     shown = ("localization_error", "spatial_dispersion", "auc")
-    multi = {"1 source": [r for r in records if r["n_sources"] == 1],
-             "2-3 sources": [r for r in records if r["n_sources"] > 1]}  # fmt: skip
-    fig, axes = plt.subplots(len(multi), len(shown), figsize=(4 * len(shown), 3.2 * len(multi)),
-                             squeeze=False)  # fmt: skip
+    multi = {
+        "1 source": [r for r in records if r["n_sources"] == 1],
+        "2-3 sources": [r for r in records if r["n_sources"] > 1],
+    }
+    fig, axes = plt.subplots(
+        len(multi),
+        len(shown),
+        figsize=(4 * len(shown), 3.2 * len(multi)),
+        squeeze=False,
+    )
     for row, (label, recs) in enumerate(multi.items()):
         if not recs:
             continue
@@ -591,7 +512,12 @@ def _plot_vs_snr(records, fname):
         for col, metric in enumerate(shown):
             ax = axes[row, col]
             for method in summary[next(iter(summary))]:
-                ax.plot(snrs, [summary[(s,)][method][metric][1] for s in snrs], "o-", label=method)
+                ax.plot(
+                    snrs,
+                    [summary[(s,)][method][metric][1] for s in snrs],
+                    "o-",
+                    label=method,
+                )
             ax.set(xlabel="SNR (dB)", title=f"{_SHORT[metric]}, {label}")
     axes[0, 0].legend(fontsize=8)
     fig.tight_layout()
@@ -607,7 +533,11 @@ def _plot_cortex(example, subjects_dir, fname):
     ensure_3d_display()
     truth = example["truth"]
     n_lh = len(truth.vertices[0])
-    peak_hemi = "lh" if np.abs(truth.data[:n_lh]).max() > np.abs(truth.data[n_lh:]).max() else "rh"
+    peak_hemi = (
+        "lh"
+        if np.abs(truth.data[:n_lh]).max() > np.abs(truth.data[n_lh:]).max()
+        else "rh"
+    )
     names = ["truth"] + [m for m in example if m != "truth"]
     fig, axes = plt.subplots(1, len(names), figsize=(2.6 * len(names), 4.2))
     for ax, name in zip(np.atleast_1d(axes), names):
@@ -618,16 +548,24 @@ def _plot_cortex(example, subjects_dir, fname):
         # (mostly zero) map are all zero and would hide it
         peak = energy.data.max() or 1.0
         brain = energy.plot(
-            subject="fsaverage", subjects_dir=subjects_dir, hemi=peak_hemi,
-            views=["lat", "med"], size=(300, 450), background="white", time_viewer=False,
-            colorbar=False, clim=dict(kind="value", lims=[0.25 * peak, 0.5 * peak, peak]),
+            subject="fsaverage",
+            subjects_dir=subjects_dir,
+            hemi=peak_hemi,
+            views=["lat", "med"],
+            size=(300, 450),
+            background="white",
+            time_viewer=False,
+            colorbar=False,
+            clim=dict(kind="value", lims=[0.25 * peak, 0.5 * peak, peak]),
             verbose=False,
-        )  # fmt: skip
+        )
         ax.imshow(brain.screenshot())
         brain.close()
         ax.set_title(name)
         ax.axis("off")
-    fig.suptitle("Source energy (RMS over the window), lateral and medial views", fontsize=10)
+    fig.suptitle(
+        "Source energy (RMS over the window), lateral and medial views", fontsize=10
+    )
     fig.tight_layout()
     fig.savefig(fname, dpi=100)
     plt.close(fig)

@@ -1,18 +1,39 @@
-"""Head model stage: the offline fsaverage template and its forward models."""
+"""Head model stage: the offline fsaverage template, montages and forward models.
 
-from .forward import check_eeg_positions, make_fsaverage_forward
+Owns everything about the head: the template (surfaces, BEM, source space), the
+forward models for any montage and the cortex-normal gain, the montage builder,
+electrode jitter, source depths, and the source-space graph and parcellation.
+"""
+
+from .forward import (
+    check_eeg_positions,
+    cortex_normal,
+    fixed_orientation_gain,
+    make_fsaverage_forward,
+)
+from .montage import jitter_electrodes, make_montage_info
+from .parcellation import Parcellation, parcellate_source_space, source_graph
 from .template import (
     fetch_fsaverage,
     fsaverage_trans_path,
     make_fsaverage_bem_solution,
     read_fsaverage_source_space,
+    source_depths,
 )
 
 __all__ = [
+    "Parcellation",
     "check_eeg_positions",
+    "cortex_normal",
     "fetch_fsaverage",
+    "fixed_orientation_gain",
     "fsaverage_trans_path",
+    "jitter_electrodes",
     "make_fsaverage_bem_solution",
     "make_fsaverage_forward",
+    "make_montage_info",
+    "parcellate_source_space",
     "read_fsaverage_source_space",
+    "source_depths",
+    "source_graph",
 ]

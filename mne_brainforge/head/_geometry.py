@@ -66,8 +66,12 @@ def write_cortex_surfaces(surf_dir):
             nib.freesurfer.write_geometry(surf_dir / f"{hemi}.{name}", rr, tris)
             if name == "sphere":
                 nib.freesurfer.write_geometry(surf_dir / f"{hemi}.sphere.reg", rr, tris)
-        curv = nib.load(nilearn_fsaverage5_dir() / f"curv_{side}.gii.gz").darrays[0].data
-        nib.freesurfer.write_morph_data(surf_dir / f"{hemi}.curv", curv.astype(np.float32))
+        curv = (
+            nib.load(nilearn_fsaverage5_dir() / f"curv_{side}.gii.gz").darrays[0].data
+        )
+        nib.freesurfer.write_morph_data(
+            surf_dir / f"{hemi}.curv", curv.astype(np.float32)
+        )
 
 
 def read_shipped_bem_surface(fname):
@@ -158,7 +162,9 @@ def make_outer_skull(
     dist = dist.reshape(len(inner_rr), len(steps))
     reached = dist >= target[:, None]
     if not reached.any(1).all():
-        raise RuntimeError("Outer skull construction failed: a ray never left the skull.")
+        raise RuntimeError(
+            "Outer skull construction failed: a ray never left the skull."
+        )
     # linear interpolation between the last sample short of the target and the first
     # one past it
     idx = np.arange(len(inner_rr))

@@ -22,14 +22,65 @@ _HEAD_RADIUS_RANGE = (0.04, 0.25)
 
 # MNE 1.13 renamed standard_1005 to fsaverage_1005
 _STANDARD_1005 = next(
-    name for name in ("fsaverage_1005", "standard_1005")
+    name
+    for name in ("fsaverage_1005", "standard_1005")
     if name in mne.channels.get_builtin_montages()
-)  # fmt: skip
+)
 _MONTAGE_HINT = (
     f"Set a standard montage, e.g. inst.set_montage({_STANDARD_1005!r}) (all MNE "
     "standard montages are in fsaverage head coordinates), or a DigMontage in "
     "metres with fiducials."
 )
+
+
+def cortex_normal(fwd):
+    """``fwd`` with fixed orientation normal to the cortex: itself if it has it, else a copy."""
+    if fwd["source_ori"] == FIFF.FIFFV_MNE_FIXED_ORI:
+        return fwd
+    return mne.convert_forward_solution(
+        fwd, surf_ori=True, force_fixed=True, verbose=False
+    )
+
+
+def fixed_orientation_gain(fwd):
+    """Return the EEG gain matrix of a fixed-orientation surface forward.
+
+    Parameters
+    ----------
+    fwd : mne.Forward
+        Forward solution with EEG channels on a surface source space, with fixed
+        (cortex-normal) orientation.
+
+    Returns
+    -------
+    gain : ndarray, shape (n_eeg_channels, n_sources)
+        The gain (V per A·m), EEG rows only, sources in forward order.
+    ch_names : list of str
+        The EEG channel names of the rows.
+    """
+    if not isinstance(fwd, mne.Forward):
+        raise TypeError(f"fwd must be an mne.Forward, got {type(fwd).__name__}.")
+    kinds = {s["type"] for s in fwd["src"]}
+    if kinds != {"surf"}:
+        raise ValueError(
+            f"The forward's source space is {sorted(kinds)}; only surface source "
+            "spaces are supported so far. Compute the forward on a cortical surface "
+            "source space (mne.setup_source_space or make_fsaverage_forward)."
+        )
+    picks = mne.pick_types(fwd["info"], meg=False, eeg=True, exclude=())
+    if len(picks) == 0:
+        raise ValueError(
+            "The forward has no EEG channels (MEG-only?). mne-brainforge simulates "
+            "EEG: compute the forward with eeg=True, e.g. make_fsaverage_forward(info)."
+        )
+    if fwd["source_ori"] != FIFF.FIFFV_MNE_FIXED_ORI:
+        raise ValueError(
+            "The forward has free source orientation; the simulation places dipoles "
+            "normal to the cortex. Convert it first: fwd = mne.convert_forward_solution("
+            "fwd, surf_ori=True, force_fixed=True)."
+        )
+    gain = np.asarray(fwd["sol"]["data"][picks], np.float64)
+    return gain, [fwd["info"]["ch_names"][p] for p in picks]
 
 
 def _get_info(info):
@@ -87,7 +138,9 @@ def check_eeg_positions(info):
     chs = [info["chs"][p] for p in picks]
     pos = np.array([ch["loc"][:3] for ch in chs])
     missing = [
-        ch["ch_name"] for ch, p in zip(chs, pos) if not np.all(np.isfinite(p)) or not p.any()
+        ch["ch_name"]
+        for ch, p in zip(chs, pos)
+        if not np.all(np.isfinite(p)) or not p.any()
     ]
     if missing:
         shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
@@ -112,7 +165,9 @@ def check_eeg_positions(info):
         )
     trans = mne.read_trans(fsaverage_trans_path(), verbose=False)
     scalp = read_shipped_bem_surface("fsaverage-head.fif")
-    dist = surface_distance(mne.transforms.apply_trans(trans, pos), scalp["rr"], scalp["tris"])
+    dist = surface_distance(
+        mne.transforms.apply_trans(trans, pos), scalp["rr"], scalp["tris"]
+    )
     if np.median(dist) > _MAX_SCALP_DISTANCE:
         raise ValueError(
             f"EEG positions are a median {np.median(dist) * 1e3:.0f} mm away from the "
@@ -125,9 +180,14 @@ def check_eeg_positions(info):
 
 @verbose
 def make_fsaverage_forward(
-    info, *, conductivity=DEFAULT_CONDUCTIVITY, skull_thickness=DEFAULT_SKULL_THICKNESS,
-    mindist=0.0, n_jobs=None, verbose=None,
-):  # fmt: skip
+    info,
+    *,
+    conductivity=DEFAULT_CONDUCTIVITY,
+    skull_thickness=DEFAULT_SKULL_THICKNESS,
+    mindist=0.0,
+    n_jobs=None,
+    verbose=None,
+):
     """Compute an EEG forward model on the offline fsaverage template.
 
     Parameters
@@ -189,6 +249,13 @@ def make_fsaverage_forward(
     bem = make_fsaverage_bem_solution(conductivity, skull_thickness=skull_thickness)
     logger.info(f"Computing the fsaverage forward model for {len(picks)} EEG channels")
     return mne.make_forward_solution(
-        info, trans=fsaverage_trans_path(), src=src, bem=bem, meg=False, eeg=True,
-        mindist=mindist, n_jobs=n_jobs, verbose=verbose,
-    )  # fmt: skip
+        info,
+        trans=fsaverage_trans_path(),
+        src=src,
+        bem=bem,
+        meg=False,
+        eeg=True,
+        mindist=mindist,
+        n_jobs=n_jobs,
+        verbose=verbose,
+    )

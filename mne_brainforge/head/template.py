@@ -12,10 +12,9 @@ import numpy as np
 from mne.io.constants import FIFF
 from mne.utils import logger, verbose
 
-from .. import __version__
-from ..utils import get_data_path
+from .._version import __version__
+from ..utils import build_cached_dir, cached_file, get_data_path
 from . import _geometry as geo
-from ._cache import build_cached_dir, cached_file
 
 SUBJECT = "fsaverage"
 #: Brain, skull, scalp conductivities (S/m), MNE's defaults.
@@ -65,7 +64,11 @@ def _build(subject_dir):
     inner_rr, tris = geo.inner_skull_ico4()
     scalp = geo.read_shipped_bem_surface("fsaverage-head.fif")
     outer_rr = geo.make_outer_skull(
-        inner_rr, tris, scalp["rr"], scalp["tris"], max_thickness=DEFAULT_SKULL_THICKNESS
+        inner_rr,
+        tris,
+        scalp["rr"],
+        scalp["tris"],
+        max_thickness=DEFAULT_SKULL_THICKNESS,
     )
     for name, rr, tri in (
         ("inner_skull", inner_rr, tris),
@@ -89,18 +92,24 @@ def _build(subject_dir):
 
     logger.info("Making the 3-layer BEM model and solution (about a minute) ...")
     model = mne.make_bem_model(
-        SUBJECT, ico=None, conductivity=DEFAULT_CONDUCTIVITY,
-        subjects_dir=subjects_dir, verbose=False,
-    )  # fmt: skip
+        SUBJECT,
+        ico=None,
+        conductivity=DEFAULT_CONDUCTIVITY,
+        subjects_dir=subjects_dir,
+        verbose=False,
+    )
     mne.write_bem_surfaces(bem_dir / _BEM_SURF, model)
     solution = mne.make_bem_solution(model, verbose=False)
     mne.write_bem_solution(bem_dir / _bem_solution_name(DEFAULT_CONDUCTIVITY), solution)
 
     logger.info("Setting up the ico5 source space ...")
     src = mne.setup_source_space(
-        SUBJECT, spacing="ico5", add_dist=False, subjects_dir=subjects_dir,
+        SUBJECT,
+        spacing="ico5",
+        add_dist=False,
+        subjects_dir=subjects_dir,
         verbose=False,
-    )  # fmt: skip
+    )
     mne.write_source_spaces(bem_dir / _SRC, src, verbose=False)
 
     stats["build_seconds"] = round(time.perf_counter() - t0, 1)
@@ -110,7 +119,9 @@ def _build(subject_dir):
 
 def _percentiles(dist_m):
     values = np.percentile(dist_m * 1e3, [0, 5, 50, 95, 100])
-    return dict(zip(("min", "p5", "median", "p95", "max"), np.round(values, 2).tolist()))
+    return dict(
+        zip(("min", "p5", "median", "p95", "max"), np.round(values, 2).tolist())
+    )
 
 
 @verbose
@@ -236,9 +247,12 @@ def fsaverage_trans_path(subjects_dir=None):
 
 @verbose
 def make_fsaverage_bem_solution(
-    conductivity=DEFAULT_CONDUCTIVITY, *, skull_thickness=DEFAULT_SKULL_THICKNESS,
-    subjects_dir=None, verbose=None,
-):  # fmt: skip
+    conductivity=DEFAULT_CONDUCTIVITY,
+    *,
+    skull_thickness=DEFAULT_SKULL_THICKNESS,
+    subjects_dir=None,
+    verbose=None,
+):
     """Return the template's 3-layer BEM solution, computed once per variant.
 
     Parameters
@@ -296,7 +310,9 @@ def make_fsaverage_bem_solution(
         solution = mne.make_bem_solution(model, verbose=False)
         mne.write_bem_solution(tmp, solution, overwrite=True)
 
-    fname = cached_file(bem_dir / _bem_solution_name(conductivity, skull_thickness), write)
+    fname = cached_file(
+        bem_dir / _bem_solution_name(conductivity, skull_thickness), write
+    )
     return mne.read_bem_solution(fname, verbose=False)
 
 
@@ -312,11 +328,16 @@ def _bem_model_with_skull(bem_dir, skull_thickness):
         tmp_bem.mkdir(parents=True)
         for name in ("inner_skull.surf", "outer_skin.surf"):
             shutil.copyfile(bem_dir / name, tmp_bem / name)
-        nib.freesurfer.write_geometry(tmp_bem / "outer_skull.surf", outer_rr * 1e3, tris)
+        nib.freesurfer.write_geometry(
+            tmp_bem / "outer_skull.surf", outer_rr * 1e3, tris
+        )
         return mne.make_bem_model(
-            SUBJECT, ico=None, conductivity=DEFAULT_CONDUCTIVITY, subjects_dir=tmp,
+            SUBJECT,
+            ico=None,
+            conductivity=DEFAULT_CONDUCTIVITY,
+            subjects_dir=tmp,
             verbose=False,
-        )  # fmt: skip
+        )
 
 
 def _check_conductivity(conductivity):
@@ -327,3 +348,34 @@ def _check_conductivity(conductivity):
             f"S/m, e.g. {DEFAULT_CONDUCTIVITY}; got {conductivity!r}."
         )
     return tuple(float(v) for v in values)
+
+
+def source_depths(subjects_dir=None):
+    """Depth (m) of each template source below the inner skull, forward order.
+
+    Parameters
+    ----------
+    subjects_dir : path-like | None
+        As in :func:`~mne_brainforge.datasets.fetch_fsaverage`.
+
+    Returns
+    -------
+    depths : ndarray, shape (n_sources,)
+        Distance (m) of each source of
+        :func:`~mne_brainforge.datasets.read_fsaverage_source_space` to the
+        inner skull surface.
+
+    Examples
+    --------
+    >>> from mne_brainforge.head import source_depths
+    >>> depths = source_depths()
+    >>> depths.shape
+    (20484,)
+    """
+    subjects_dir = fetch_fsaverage(subjects_dir)
+    rr, tris = nib.freesurfer.read_geometry(
+        subjects_dir / "fsaverage/bem/inner_skull.surf"
+    )
+    src = read_fsaverage_source_space(subjects_dir)
+    pos = np.concatenate([s["rr"][s["vertno"]] for s in src])
+    return geo.surface_distance(pos, rr / 1e3, tris)

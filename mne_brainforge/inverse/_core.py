@@ -36,7 +36,7 @@ FLAT_RATIO = 1e-9
 
 def _load_model(model):
     """Resolve the ``model`` argument to a BrainForgeModel."""
-    from ..nn.brainforge import BrainForgeModel
+    from ..nn import BrainForgeModel
 
     if isinstance(model, BrainForgeModel):
         return model
@@ -48,7 +48,11 @@ def _load_model(model):
         return load_pretrained(model)
     if isinstance(model, (str, os.PathLike)) and Path(model).expanduser().is_file():
         return BrainForgeModel.load(Path(model).expanduser())
-    what = " (no such file or registered name)" if isinstance(model, (str, os.PathLike)) else ""
+    what = (
+        " (no such file or registered name)"
+        if isinstance(model, (str, os.PathLike))
+        else ""
+    )
     raise ValueError(
         "model must be None (the default pretrained model), the name of pretrained "
         f"weights (one of {list_weights()}, see mne_brainforge.list_weights()), the path "
@@ -75,7 +79,9 @@ def _check_source_space(model, forward):
 
 def _check_common(forward, noise_cov, pick_ori):
     if not isinstance(forward, mne.Forward):
-        raise TypeError(f"forward must be an mne.Forward, got {type(forward).__name__}.")
+        raise TypeError(
+            f"forward must be an mne.Forward, got {type(forward).__name__}."
+        )
     if noise_cov is not None and not isinstance(noise_cov, mne.Covariance):
         raise TypeError(
             f"noise_cov must be an mne.Covariance or None, got {type(noise_cov).__name__}."
@@ -126,7 +132,9 @@ def _resample_span(read, n_in, up, down, o0, o1):
         return read(o0, o1)
     from scipy.signal import resample_poly
 
-    half_len = 10 * max(up, down)  # resample_poly's filter half-length (upsampled samples)
+    half_len = 10 * max(
+        up, down
+    )  # resample_poly's filter half-length (upsampled samples)
     margin = half_len // up + 2  # input samples the filter reaches
     q0 = o0 // up - (margin // down + 1)  # output q0 * up <-> input q0 * down
     i0 = q0 * down
@@ -150,7 +158,9 @@ def _windows(n_samples, n_times):
 class _Setup:
     """What applying the network to one data set needs (channels, operators)."""
 
-    def __init__(self, model, sfreq, subject, picks, ch_names, ch_pos, proj, region_gain):
+    def __init__(
+        self, model, sfreq, subject, picks, ch_names, ch_pos, proj, region_gain
+    ):
         self.model, self.sfreq, self.subject = model, float(sfreq), subject
         self.picks, self.ch_names, self.ch_pos = picks, ch_names, ch_pos
         self.proj, self.region_gain = proj, region_gain
@@ -170,8 +180,14 @@ class _Setup:
             data = (self._kernel, regions)
         else:
             data = self.model.to_sources(regions)
-        return mne.SourceEstimate(data, self.model.vertices, tmin=tmin, tstep=1 / self.sfreq,
-                                  subject=self.subject, verbose=False)  # fmt: skip
+        return mne.SourceEstimate(
+            data,
+            self.model.vertices,
+            tmin=tmin,
+            tstep=1 / self.sfreq,
+            subject=self.subject,
+            verbose=False,
+        )
 
 
 def _scan(blocks, names):
@@ -205,7 +221,9 @@ def _flat_channels(names, ptp, zero):
     flat_names = [n for n, f in zip(names, flat) if f]
     zero_names = [n for n, z in zip(names, zero) if z]
     if len(zero_names) == 1 and len(flat_names) >= 1 and zero_names[0] in flat_names:
-        logger.info(f"Keeping {zero_names[0]}, zero throughout: the recording reference.")
+        logger.info(
+            f"Keeping {zero_names[0]}, zero throughout: the recording reference."
+        )
         flat_names.remove(zero_names[0])
     return flat_names
 
@@ -222,8 +240,11 @@ def _projector(projs, ch_names):
     index = {name: k for k, name in enumerate(ch_names)}
     vecs = [np.full(n, 1 / np.sqrt(n))]
     for proj in projs:
-        cols = [(index[name], c) for c, name in enumerate(proj["data"]["col_names"])
-                if name in index]  # fmt: skip
+        cols = [
+            (index[name], c)
+            for c, name in enumerate(proj["data"]["col_names"])
+            if name in index
+        ]
         if not cols:
             continue
         rows, sel = map(list, zip(*cols))
@@ -236,7 +257,9 @@ def _projector(projs, ch_names):
     U, S, _ = np.linalg.svd(np.array(vecs).T, full_matrices=False)
     U = U[:, S / S[0] > 1e-2]  # MNE's make_projector threshold
     if len(vecs) > 1:
-        logger.info(f"Projecting out {U.shape[1] - 1} projection vector(s) and the average")
+        logger.info(
+            f"Projecting out {U.shape[1] - 1} projection vector(s) and the average"
+        )
     return np.eye(n) - U @ U.T
 
 
@@ -248,7 +271,9 @@ def _positions(info, picks, forward, ch_names):
     fwd_chs = {ch["ch_name"]: ch["loc"][:3] for ch in forward["info"]["chs"]}
     pos = np.array([fwd_chs[name] for name in ch_names], float)
     if not (np.all(np.isfinite(pos)) and np.all(np.any(pos != 0, axis=1))):
-        raise ValueError("The EEG channels have no positions; set a montage (inst.set_montage).")
+        raise ValueError(
+            "The EEG channels have no positions; set a montage (inst.set_montage)."
+        )
     logger.info("The data have no channel positions; using the forward's.")
     return pos
 
@@ -278,7 +303,7 @@ def _fixed_gain(forward):
     again and again. The result is kept while the forward lives, and
     recomputed if its gain was modified in place.
     """
-    from ..simulation.synthesis import cortex_normal, fixed_orientation_gain
+    from ..head.forward import cortex_normal, fixed_orientation_gain
 
     key, fingerprint = id(forward), _fingerprint(forward)
     cached = _FIXED_GAINS.get(key)
@@ -324,18 +349,24 @@ def _prepare(info, forward, model, noise_cov, pick_ori, scan):
     missing = [n for n in fwd_names if n not in eeg_names or n in bads]
     ignored = sorted(eeg_names - set(fwd_names) - bads)
     if missing:
-        logger.info(f"{len(missing)} forward channel(s) not used (bad or not in the data): "
-                    f"{', '.join(missing)}")  # fmt: skip
+        logger.info(
+            f"{len(missing)} forward channel(s) not used (bad or not in the data): "
+            f"{', '.join(missing)}"
+        )
     if ignored:
-        logger.info(f"{len(ignored)} EEG channel(s) not in the forward ignored: "
-                    f"{', '.join(ignored)}")  # fmt: skip
+        logger.info(
+            f"{len(ignored)} EEG channel(s) not in the forward ignored: "
+            f"{', '.join(ignored)}"
+        )
     if candidates:
         picks = [info["ch_names"].index(n) for n in candidates]
         ptp, zero, n_scanned = _scan(scan(picks), candidates)
         flat = _flat_channels(candidates, ptp, zero) if n_scanned > 1 else []
         if flat:
-            warn(f"Leaving out {len(flat)} flat EEG channel(s) (no signal): {', '.join(flat)}. "
-                 "Mark them as bad (info['bads']) to silence this warning.")  # fmt: skip
+            warn(
+                f"Leaving out {len(flat)} flat EEG channel(s) (no signal): {', '.join(flat)}. "
+                "Mark them as bad (info['bads']) to silence this warning."
+            )
             candidates = [n for n in candidates if n not in flat]
     if len(candidates) < MIN_CHANNELS:
         raise ValueError(
@@ -349,9 +380,19 @@ def _prepare(info, forward, model, noise_cov, pick_ori, scan):
     region_matrix = model.parcellation.region_matrix()
     region_gain = proj @ np.asarray((region_matrix.T @ gain[rows].T).T)
     ch_pos = _positions(info, picks, forward, candidates)
-    logger.info(f"BrainForge inverse: {len(candidates)} EEG channels, average reference")
-    return _Setup(model, info["sfreq"], forward["src"]._subject, picks, candidates, ch_pos,
-                  proj, region_gain)  # fmt: skip
+    logger.info(
+        f"BrainForge inverse: {len(candidates)} EEG channels, average reference"
+    )
+    return _Setup(
+        model,
+        info["sfreq"],
+        forward["src"]._subject,
+        picks,
+        candidates,
+        ch_pos,
+        proj,
+        region_gain,
+    )
 
 
 def _estimate_regions(setup, read, n_samples):
@@ -399,8 +440,13 @@ def _estimate_regions(setup, read, n_samples):
     weight = np.zeros(length)
     taper = np.hanning(n_times + 2)[1:-1]
     quiet = len(starts) < PROGRESS_MIN_WINDOWS or logger.level > logging.INFO
-    bar = tqdm(total=len(starts), desc="BrainForge windows", unit="window", leave=False,
-               disable=quiet)  # fmt: skip
+    bar = tqdm(
+        total=len(starts),
+        desc="BrainForge windows",
+        unit="window",
+        leave=False,
+        disable=quiet,
+    )
     try:
         for k in range(0, len(starts), BATCH_WINDOWS):
             batch = starts[k : k + BATCH_WINDOWS]
@@ -415,7 +461,9 @@ def _estimate_regions(setup, read, n_samples):
             # data; one matrix product for the whole batch (a stacked matmul is
             # many times slower)
             n_win = len(batch)
-            projected = (setup.region_gain @ np.hstack(pred)).reshape(n_ch, n_win, n_times)
+            projected = (setup.region_gain @ np.hstack(pred)).reshape(
+                n_ch, n_win, n_times
+            )
             projected = projected.transpose(1, 0, 2)  # (windows, channels, times)
             alpha = np.sum(projected * windows, axis=(1, 2)) / np.maximum(
                 np.sum(projected**2, axis=(1, 2)), 1e-300
@@ -432,13 +480,20 @@ def _estimate_regions(setup, read, n_samples):
         return regions[:, :n_samples]
     out = np.empty((n_regions, n_samples))
 
-    def resample_block(rows, a):  # SciPy's filter releases the GIL: threads share the rows
+    def resample_block(
+        rows, a
+    ):  # SciPy's filter releases the GIL: threads share the rows
         b = min(a + CHUNK_SAMPLES, n_samples)
-        out[rows, a:b] = _resample_span(lambda i, j: regions[rows, i:j], n_model, down, up, a, b)
+        out[rows, a:b] = _resample_span(
+            lambda i, j: regions[rows, i:j], n_model, down, up, a, b
+        )
 
     bounds = np.linspace(0, n_regions, RESAMPLE_THREADS + 1).astype(int)
-    blocks = [(slice(r0, r1), a) for a in range(0, n_samples, CHUNK_SAMPLES)
-              for r0, r1 in zip(bounds[:-1], bounds[1:])]  # fmt: skip
+    blocks = [
+        (slice(r0, r1), a)
+        for a in range(0, n_samples, CHUNK_SAMPLES)
+        for r0, r1 in zip(bounds[:-1], bounds[1:])
+    ]
     with ThreadPoolExecutor(RESAMPLE_THREADS) as pool:
         for future in [pool.submit(resample_block, *block) for block in blocks]:
             future.result()
@@ -449,9 +504,13 @@ def _check_start_stop(start, stop, n_times):
     start = 0 if start is None else operator.index(start)
     stop = n_times if stop is None else operator.index(stop)
     if start < 0 or stop < 0:
-        raise ValueError(f"start and stop must be >= 0 (samples), got {start} and {stop}.")
+        raise ValueError(
+            f"start and stop must be >= 0 (samples), got {start} and {stop}."
+        )
     stop = min(stop, n_times)
     if start >= stop:
-        raise ValueError(f"start ({start}) must be smaller than stop ({stop}, at most "
-                         f"the {n_times} samples of the data).")  # fmt: skip
+        raise ValueError(
+            f"start ({start}) must be smaller than stop ({stop}, at most "
+            f"the {n_times} samples of the data)."
+        )
     return start, stop

@@ -61,20 +61,31 @@ _COMMON_NOTES = """\
 
 def _common_notes(func):
     """Put the parameters and notes all three functions share where the docstring says so."""
-    func.__doc__ = (func.__doc__.replace("    {common_params}\n", _COMMON_PARAMS)
-                    .replace("    {common_notes}\n", _COMMON_NOTES))  # fmt: skip
+    func.__doc__ = func.__doc__.replace(
+        "    {common_params}\n", _COMMON_PARAMS
+    ).replace("    {common_notes}\n", _COMMON_NOTES)
     return func
 
 
 def _check_inst(inst, kind, name, hint):
     if not isinstance(inst, kind):
-        raise TypeError(f"{name} must be an instance of {hint}, got {type(inst).__name__}.")
+        raise TypeError(
+            f"{name} must be an instance of {hint}, got {type(inst).__name__}."
+        )
 
 
 @verbose
 @_common_notes
-def apply_brainforge_inverse(evoked, forward, model=None, noise_cov=None, *, pick_ori=None,
-                             return_residual=False, verbose=None):  # fmt: skip
+def apply_brainforge_inverse(
+    evoked,
+    forward,
+    model=None,
+    noise_cov=None,
+    *,
+    pick_ori=None,
+    return_residual=False,
+    verbose=None,
+):
     """Estimate cortical sources of an Evoked with a BrainForge network.
 
     Parameters
@@ -118,8 +129,14 @@ def apply_brainforge_inverse(evoked, forward, model=None, noise_cov=None, *, pic
     ...     evoked, fwd, return_residual=True)
     """
     _check_inst(evoked, mne.Evoked, "evoked", "mne.Evoked")
-    setup = _prepare(evoked.info, forward, model, noise_cov, pick_ori,
-                     scan=lambda picks: [evoked.data[picks]])  # fmt: skip
+    setup = _prepare(
+        evoked.info,
+        forward,
+        model,
+        noise_cov,
+        pick_ori,
+        scan=lambda picks: [evoked.data[picks]],
+    )
     data = evoked.data[setup.picks]
     regions = _estimate_regions(setup, lambda a, b: data[:, a:b], data.shape[1])
     stc = setup.make_stc(regions, evoked.times[0], lazy=False)
@@ -132,8 +149,17 @@ def apply_brainforge_inverse(evoked, forward, model=None, noise_cov=None, *, pic
 
 @verbose
 @_common_notes
-def apply_brainforge_inverse_raw(raw, forward, model=None, noise_cov=None, *, pick_ori=None,
-                                 start=None, stop=None, verbose=None):  # fmt: skip
+def apply_brainforge_inverse_raw(
+    raw,
+    forward,
+    model=None,
+    noise_cov=None,
+    *,
+    pick_ori=None,
+    start=None,
+    stop=None,
+    verbose=None,
+):
     """Estimate cortical sources of continuous data with a BrainForge network.
 
     Parameters
@@ -190,8 +216,10 @@ def apply_brainforge_inverse_raw(raw, forward, model=None, noise_cov=None, *, pi
     >>> segment = bf.apply_brainforge_inverse_raw(
     ...     raw, fwd, start=start, stop=stop)
     """
-    hint = ("mne.io.BaseRaw (for Epochs use apply_brainforge_inverse_epochs, for Evoked "
-            "apply_brainforge_inverse)")  # fmt: skip
+    hint = (
+        "mne.io.BaseRaw (for Epochs use apply_brainforge_inverse_epochs, for Evoked "
+        "apply_brainforge_inverse)"
+    )
     _check_inst(raw, BaseRaw, "raw", hint)
     start, stop = _check_start_stop(start, stop, raw.n_times)
     n_samples = stop - start
@@ -210,9 +238,16 @@ def apply_brainforge_inverse_raw(raw, forward, model=None, noise_cov=None, *, pi
 
 @verbose
 @_common_notes
-def apply_brainforge_inverse_epochs(epochs, forward, model=None, noise_cov=None, *,
-                                    pick_ori=None, return_generator=False,
-                                    verbose=None):  # fmt: skip
+def apply_brainforge_inverse_epochs(
+    epochs,
+    forward,
+    model=None,
+    noise_cov=None,
+    *,
+    pick_ori=None,
+    return_generator=False,
+    verbose=None,
+):
     """Estimate cortical sources of each epoch with a BrainForge network.
 
     Parameters
@@ -265,11 +300,19 @@ def apply_brainforge_inverse_epochs(epochs, forward, model=None, noise_cov=None,
     ...     epochs, fwd, return_generator=True)
     >>> tcs = mne.extract_label_time_course(stcs, labels, fwd["src"])
     """
-    hint = ("mne.BaseEpochs (for Raw use apply_brainforge_inverse_raw, for Evoked "
-            "apply_brainforge_inverse)")  # fmt: skip
+    hint = (
+        "mne.BaseEpochs (for Raw use apply_brainforge_inverse_raw, for Evoked "
+        "apply_brainforge_inverse)"
+    )
     _check_inst(epochs, BaseEpochs, "epochs", hint)
-    setup = _prepare(epochs.info, forward, model, noise_cov, pick_ori,
-                     scan=lambda picks: _iter_epochs(epochs, picks))  # fmt: skip
+    setup = _prepare(
+        epochs.info,
+        forward,
+        model,
+        noise_cov,
+        pick_ori,
+        scan=lambda picks: _iter_epochs(epochs, picks),
+    )
     stcs = _epochs_gen(setup, epochs)
     return stcs if return_generator else list(stcs)
 
@@ -288,6 +331,7 @@ def _epochs_gen(setup, epochs):
     tmin = epochs.times[0]
     for k, data in enumerate(_iter_epochs(epochs, setup.picks)):
         logger.info(f"Processing epoch : {k + 1}")
-        regions = _estimate_regions(setup, lambda a, b: data[:, a:b], data.shape[1])
+        regions = _estimate_regions(
+            setup, lambda a, b, d=data: d[:, a:b], data.shape[1]
+        )
         yield setup.make_stc(regions, tmin, lazy=True)
-

@@ -5,6 +5,7 @@ import numpy as np
 from mne.utils import logger, verbose
 
 from .apply import apply_brainforge_inverse
+from .classical import MNEInverse
 
 #: Method names accepted by :func:`compare_inverse_methods` (any case).
 METHODS = ("brainforge", "MNE", "dSPM", "sLORETA", "eLORETA")
@@ -31,9 +32,16 @@ def _classical_evoked(evoked, forward):
 
 
 @verbose
-def compare_inverse_methods(evoked, forward, noise_cov,
-                            methods=("brainforge", "sLORETA", "eLORETA", "dSPM"), *,
-                            model=None, lambda2=1.0 / 9.0, verbose=None):  # fmt: skip
+def compare_inverse_methods(
+    evoked,
+    forward,
+    noise_cov,
+    methods=("brainforge", "sLORETA", "eLORETA", "dSPM"),
+    *,
+    model=None,
+    lambda2=1.0 / 9.0,
+    verbose=None,
+):
     """Estimate the sources of an Evoked with BrainForge and classical inverses.
 
     Parameters
@@ -73,7 +81,7 @@ def compare_inverse_methods(evoked, forward, noise_cov,
     from the same forward and covariance with MNE's defaults for surface
     source spaces (``loose=0.2, depth=0.8``), applied with
     ``pick_ori='normal'`` (signed, like BrainForge's): exactly the
-    :class:`mne_brainforge.evaluation.benchmark.MNEInverse` methods of the
+    :class:`mne_brainforge.inverse.MNEInverse` methods of the
     benchmark. They get a copy of the data restricted to the forward's
     channels, with an average-reference projector added if there is none;
     MNE refuses data with another custom reference for them. Units differ:
@@ -93,7 +101,6 @@ def compare_inverse_methods(evoked, forward, noise_cov,
     ['brainforge', 'sLORETA', 'eLORETA', 'dSPM']
     >>> fig = bf.plot_inverse_comparison(stcs, time=0.1)
     """
-    from ..evaluation.benchmark import MNEInverse
 
     if not isinstance(evoked, mne.Evoked):
         raise TypeError(f"evoked must be an mne.Evoked, got {type(evoked).__name__}.")
@@ -122,8 +129,16 @@ def compare_inverse_methods(evoked, forward, noise_cov,
     return stcs
 
 
-def plot_inverse_comparison(stcs, subjects_dir=None, *, time=None, hemi="split", views="lat",
-                            size=(400, 300), fname=None):  # fmt: skip
+def plot_inverse_comparison(
+    stcs,
+    subjects_dir=None,
+    *,
+    time=None,
+    hemi="split",
+    views="lat",
+    size=(400, 300),
+    fname=None,
+):
     """Render source estimates side by side on the cortex, one per method.
 
     Parameters
@@ -177,7 +192,9 @@ def plot_inverse_comparison(stcs, subjects_dir=None, *, time=None, hemi="split",
     from ..viz import ensure_3d_display
 
     if not isinstance(stcs, dict) or not stcs:
-        raise ValueError("stcs must be a non-empty dict of method name -> SourceEstimate.")
+        raise ValueError(
+            "stcs must be a non-empty dict of method name -> SourceEstimate."
+        )
     if hemi not in ("split", "lh", "rh", "both"):
         raise ValueError(f"hemi must be 'split', 'lh', 'rh' or 'both', got {hemi!r}.")
     if subjects_dir is None:
@@ -203,16 +220,24 @@ def plot_inverse_comparison(stcs, subjects_dir=None, *, time=None, hemi="split",
         frame = stc.copy().crop(stc.times[idx], stc.times[idx], include_tmax=True)
         peak = float(np.abs(frame.data).max()) or 1.0
         brain = frame.plot(
-            subject=stc.subject or "fsaverage", subjects_dir=subjects_dir, hemi=hemi,
-            views=views, size=(width, height), background="white", time_viewer=False,
-            colorbar=False, clim=dict(kind="value", pos_lims=[0.2 * peak, 0.5 * peak, peak]),
+            subject=stc.subject or "fsaverage",
+            subjects_dir=subjects_dir,
+            hemi=hemi,
+            views=views,
+            size=(width, height),
+            background="white",
+            time_viewer=False,
+            colorbar=False,
+            clim=dict(kind="value", pos_lims=[0.2 * peak, 0.5 * peak, peak]),
             verbose=False,
-        )  # fmt: skip
+        )
         try:
             ax.imshow(brain.screenshot())
         finally:
             brain.close()
-        ax.set_title(f"{name}\n(max {peak:.3g}, t = {stc.times[idx]:.3f} s)", fontsize=9)
+        ax.set_title(
+            f"{name}\n(max {peak:.3g}, t = {stc.times[idx]:.3f} s)", fontsize=9
+        )
         ax.axis("off")
     fig.tight_layout()
     if fname is not None:

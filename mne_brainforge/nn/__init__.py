@@ -1,7 +1,7 @@
 """Network stage: scalp-map operator, CNN-Transformer, and the applied model."""
 
-from .brainforge import BrainForgeModel
-from .model import BrainForgeNet
+from .model import BrainForgeModel
+from .network import BrainForgeNet
 from .topomap import METHODS as TOPOMAP_METHODS
 from .topomap import azimuthal_equidistant, topomap_matrix
 

@@ -70,7 +70,9 @@ def grid(size, radius=GRID_RADIUS):
     return pixels, (np.hypot(xx, yy) <= radius)
 
 
-def topomap_matrix(pos, size=24, method="rbf", *, centre=HEAD_CENTRE, radius=GRID_RADIUS):
+def topomap_matrix(
+    pos, size=24, method="rbf", *, centre=HEAD_CENTRE, radius=GRID_RADIUS
+):
     """Interpolation matrix from channels to a scalp-map grid.
 
     Parameters
@@ -119,13 +121,17 @@ def topomap_matrix(pos, size=24, method="rbf", *, centre=HEAD_CENTRE, radius=GRI
         raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
     pos = np.asarray(pos, float)
     if pos.ndim != 2 or pos.shape[1] != 3 or len(pos) < 4:
-        raise ValueError(f"pos must be (n_channels >= 4, 3) positions, got shape {pos.shape}.")
+        raise ValueError(
+            f"pos must be (n_channels >= 4, 3) positions, got shape {pos.shape}."
+        )
     xy = azimuthal_equidistant(pos, centre)
     pixels, mask = grid(size, radius)
     inside = mask.ravel()
     eye = np.eye(len(pos))
     if method in ("bilinear", "bicubic"):
-        interp = LinearNDInterpolator if method == "bilinear" else CloughTocher2DInterpolator
+        interp = (
+            LinearNDInterpolator if method == "bilinear" else CloughTocher2DInterpolator
+        )
         weights = interp(xy, eye, fill_value=np.nan)(pixels[inside])
         outside_hull = np.isnan(weights[:, 0])
         nearest = cKDTree(xy).query(pixels[inside][outside_hull])[1]
@@ -146,6 +152,7 @@ def _rbf_weights(xy, targets, method):
     enough to run per training sample.
     """
     if method == "rbf":  # thin-plate spline r^2 log r
+
         def kernel(r):
             return np.where(r > 0, r**2 * np.log(np.maximum(r, 1e-12)), 0.0)
     else:
@@ -153,6 +160,7 @@ def _rbf_weights(xy, targets, method):
 
         def kernel(r):
             return np.exp(-((r / width) ** 2))
+
     n = len(xy)
     system = np.zeros((n + 3, n + 3))
     system[:n, :n] = kernel(cdist(xy, xy))
@@ -160,7 +168,11 @@ def _rbf_weights(xy, targets, method):
     system[n:, :n] = system[:n, n:].T
     rhs = np.zeros((n + 3, n))
     rhs[:n] = np.eye(n)
-    coefs = np.linalg.lstsq(system, rhs, rcond=None)[0] if n < 6 else np.linalg.solve(system, rhs)
+    coefs = (
+        np.linalg.lstsq(system, rhs, rcond=None)[0]
+        if n < 6
+        else np.linalg.solve(system, rhs)
+    )
     basis = np.c_[kernel(cdist(targets, xy)), np.ones(len(targets)), targets]
     return basis @ coefs
 

@@ -14,7 +14,6 @@ from .library import (
     read_waveform_library,
 )
 from .neural_mass import load_connectivity, simulate_jansen_rit
-from .parcellation import Parcellation, parcellate_source_space, source_graph
 from .patches import Patch, grow_patch, random_patches
 from .spikes import extract_background, extract_spikes
 from .synthesis import NOISE_KINDS, add_noise_at_snr, make_noise, measured_snr
@@ -22,7 +21,6 @@ from .synthesis import NOISE_KINDS, add_noise_at_snr, make_noise, measured_snr
 __all__ = [
     "EEGSimulator",
     "NOISE_KINDS",
-    "Parcellation",
     "Patch",
     "SyntheticEEGDataset",
     "WaveformLibrary",
@@ -35,9 +33,7 @@ __all__ = [
     "load_connectivity",
     "make_noise",
     "measured_snr",
-    "parcellate_source_space",
     "random_patches",
     "read_waveform_library",
     "simulate_jansen_rit",
-    "source_graph",
 ]

@@ -6,14 +6,14 @@ import torch
 from mne.utils import logger, verbose
 from scipy.signal import resample_poly
 
-from .parcellation import Parcellation, parcellate_source_space
+from ..head.forward import fixed_orientation_gain
+from ..head.parcellation import Parcellation, parcellate_source_space
 from .patches import random_patches
 from .synthesis import (
     NOISE_KINDS,
     add_noise_at_snr,
     average_reference,
     check_snr_range,
-    fixed_orientation_gain,
     make_noise,
 )
 
@@ -101,16 +101,30 @@ class EEGSimulator:
 
     @verbose
     def __init__(
-        self, fwd, library, parcellation=500, *, sfreq=250.0, duration=1.0,
-        max_sources=3, min_separation=0.03, snr_range=(0.0, 30.0), noise_kinds=NOISE_KINDS,
-        n_channels_range=(16, 128), gain_sigma=0.05, amplitude_range=(0.5, 2.0),
-        line_freq=50.0, verbose=None,
-    ):  # fmt: skip
+        self,
+        fwd,
+        library,
+        parcellation=500,
+        *,
+        sfreq=250.0,
+        duration=1.0,
+        max_sources=3,
+        min_separation=0.03,
+        snr_range=(0.0, 30.0),
+        noise_kinds=NOISE_KINDS,
+        n_channels_range=(16, 128),
+        gain_sigma=0.05,
+        amplitude_range=(0.5, 2.0),
+        line_freq=50.0,
+        verbose=None,
+    ):
         self.gain, self.ch_names = fixed_orientation_gain(fwd)
         picks = mne.pick_channels(fwd["info"]["ch_names"], self.ch_names, ordered=True)
         self.ch_pos = np.array([fwd["info"]["chs"][p]["loc"][:3] for p in picks])
         if not isinstance(parcellation, Parcellation):
-            parcellation = parcellate_source_space(fwd["src"], parcellation, verbose=False)
+            parcellation = parcellate_source_space(
+                fwd["src"], parcellation, verbose=False
+            )
         if parcellation.n_sources != self.gain.shape[1]:
             raise ValueError(
                 f"The parcellation has {parcellation.n_sources} sources, the forward "
@@ -120,23 +134,36 @@ class EEGSimulator:
         self.region_matrix = parcellation.region_matrix(normalize=True).T.tocsr()
         self.sfreq, self.n_times = float(sfreq), int(round(duration * sfreq))
         if self.n_times < 2:
-            raise ValueError(f"duration * sfreq must give >= 2 samples, got {self.n_times}.")
+            raise ValueError(
+                f"duration * sfreq must give >= 2 samples, got {self.n_times}."
+            )
         self.max_sources, self.min_separation = int(max_sources), float(min_separation)
         self.snr_range = None if snr_range is None else check_snr_range(snr_range)
         bad = set(noise_kinds) - set(NOISE_KINDS)
         if bad or not noise_kinds:
-            raise ValueError(f"noise_kinds must be among {NOISE_KINDS}, got {noise_kinds}.")
+            raise ValueError(
+                f"noise_kinds must be among {NOISE_KINDS}, got {noise_kinds}."
+            )
         self.noise_kinds = tuple(noise_kinds)
         if "line" in self.noise_kinds and line_freq >= sfreq / 2:
             # data resampled this low were low-passed below the line frequency
-            logger.info(f"No line noise: {line_freq:g} Hz is above Nyquist at {sfreq:g} Hz")
-            self.noise_kinds = tuple(k for k in self.noise_kinds if k != "line") or ("white",)
+            logger.info(
+                f"No line noise: {line_freq:g} Hz is above Nyquist at {sfreq:g} Hz"
+            )
+            self.noise_kinds = tuple(k for k in self.noise_kinds if k != "line") or (
+                "white",
+            )
         lo, hi = (int(v) for v in n_channels_range)
         n_ch = len(self.ch_names)
         if not 1 <= lo <= hi:
-            raise ValueError(f"n_channels_range must be 1 <= low <= high, got {n_channels_range}.")
+            raise ValueError(
+                f"n_channels_range must be 1 <= low <= high, got {n_channels_range}."
+            )
         self.n_channels_range = (min(lo, n_ch), min(hi, n_ch))
-        self.gain_sigma, self.amplitude_range = float(gain_sigma), tuple(amplitude_range)
+        self.gain_sigma, self.amplitude_range = (
+            float(gain_sigma),
+            tuple(amplitude_range),
+        )
         self.line_freq = float(line_freq)
         self.spikes = _resample(library.spikes, library.sfreq, self.sfreq)
         self.spikes /= np.abs(self.spikes).max(axis=1, keepdims=True)
@@ -190,9 +217,13 @@ class EEGSimulator:
             drive /= drive.std(1, keepdims=True) + 1e-30
             return self.gain[:, sources] @ drive
         return make_noise(
-            "spatial", len(self.ch_names), self.n_times, self.sfreq, rng,
+            "spatial",
+            len(self.ch_names),
+            self.n_times,
+            self.sfreq,
+            rng,
             mixing=self.gain[:, sources],
-        )  # fmt: skip
+        )
 
     def draw(self, rng, *, snr_db="random", n_sources=None, noise_kind=None):
         """Simulate one window.
@@ -228,9 +259,12 @@ class EEGSimulator:
         >>> clean = simulator.draw(rng, snr_db=None)  # no noise
         """
         patches = random_patches(
-            self.parcellation, n_sources, max_sources=self.max_sources,
-            min_separation=self.min_separation, rng=rng,
-        )  # fmt: skip
+            self.parcellation,
+            n_sources,
+            max_sources=self.max_sources,
+            min_separation=self.min_separation,
+            rng=rng,
+        )
         J = np.zeros((self.gain.shape[1], self.n_times))
         lo, hi = np.log(self.amplitude_range[0]), np.log(self.amplitude_range[1])
         for patch in patches:
@@ -248,19 +282,31 @@ class EEGSimulator:
             snr_db = None if self.snr_range is None else rng.uniform(*self.snr_range)
         noise = None
         if snr_db is not None:
-            noise_kind = noise_kind or self.noise_kinds[rng.integers(len(self.noise_kinds))]
+            noise_kind = (
+                noise_kind or self.noise_kinds[rng.integers(len(self.noise_kinds))]
+            )
             if noise_kind == "spatial":
                 noise = self._brain_noise(rng)
             else:
                 noise = make_noise(
-                    noise_kind, n_ch, self.n_times, self.sfreq, rng, line_freq=self.line_freq
+                    noise_kind,
+                    n_ch,
+                    self.n_times,
+                    self.sfreq,
+                    rng,
+                    line_freq=self.line_freq,
                 )
         eeg = add_noise_at_snr(perturbed, noise, snr_db, mask)
         return dict(
-            eeg=eeg, mask=mask, target=self.region_matrix @ J, source_data=J,
+            eeg=eeg,
+            mask=mask,
+            target=self.region_matrix @ J,
+            source_data=J,
             signal=average_reference(perturbed, mask),
-            patches=patches, snr_db=snr_db, noise_kind=noise_kind if snr_db is not None else None,
-        )  # fmt: skip
+            patches=patches,
+            snr_db=snr_db,
+            noise_kind=noise_kind if snr_db is not None else None,
+        )
 
 
 class SyntheticEEGDataset(torch.utils.data.IterableDataset):
@@ -342,7 +388,9 @@ class SyntheticEEGDataset(torch.utils.data.IterableDataset):
 
     def __len__(self):
         if self.n_samples is None:
-            raise TypeError("An endless SyntheticEEGDataset (n_samples=None) has no length.")
+            raise TypeError(
+                "An endless SyntheticEEGDataset (n_samples=None) has no length."
+            )
         return max(0, self.n_samples - self.start)
 
     def sample(self, index):

@@ -10,11 +10,9 @@ file of a few MB, and reused to synthesise training data for any montage.
 """
 
 import functools
-import hashlib
 import json
 import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -22,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from mne.utils import logger, verbose
 
+from ..utils import array_sha256, atomic_path
 from .neural_mass import (
     DEFAULT_CONNECTIVITY,
     DEFAULT_COUPLING,
@@ -104,14 +103,6 @@ _META_KEY = "__meta__"
 def _jsonable(obj):
     """Round-trip through JSON (tuples become lists; checks serialisability)."""
     return json.loads(json.dumps(obj))
-
-
-def _sha256(arr):
-    arr = np.ascontiguousarray(arr)
-    digest = hashlib.sha256()
-    digest.update(f"{arr.dtype.str}{arr.shape}".encode())
-    digest.update(arr.tobytes())
-    return digest.hexdigest()
 
 
 def _rebuild_hint(fname):
@@ -318,20 +309,17 @@ class WaveformLibrary:
             tmin=self.tmin,
             info=self.info,
             arrays={
-                name: dict(shape=list(a.shape), dtype=a.dtype.str, sha256=_sha256(a))
+                name: dict(
+                    shape=list(a.shape), dtype=a.dtype.str, sha256=array_sha256(a)
+                )
                 for name, a in arrays.items()
             },
         )
-        tmp = fname.with_name(f".{fname.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            with open(tmp, "wb") as fid:
-                meta_arr = np.array(json.dumps(meta))
-                np.savez_compressed(fid, **arrays, **{_META_KEY: meta_arr})
-                fid.flush()
-                os.fsync(fid.fileno())
-            os.replace(tmp, fname)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with atomic_path(fname) as tmp, open(tmp, "wb") as fid:
+            meta_arr = np.array(json.dumps(meta))
+            np.savez_compressed(fid, **arrays, **{_META_KEY: meta_arr})
+            fid.flush()
+            os.fsync(fid.fileno())
         return fname
 
     @classmethod
@@ -408,7 +396,7 @@ class WaveformLibrary:
                 )
             expected = meta.get("arrays", {})
             arrays = {}
-            for name, dtype in _ARRAYS.items():
+            for name in _ARRAYS:
                 if name not in expected or name not in npz.files:
                     raise _corrupt(fname, f"array {name!r} is missing")
                 try:
@@ -426,7 +414,7 @@ class WaveformLibrary:
                         f"expected {tuple(exp.get('shape', ()))} and "
                         f"{exp.get('dtype')}",
                     )
-                if _sha256(arr) != exp.get("sha256"):
+                if array_sha256(arr) != exp.get("sha256"):
                     raise _corrupt(fname, f"array {name!r} fails its SHA-256 checksum")
                 arrays[name] = arr
         try:
@@ -505,7 +493,7 @@ def _library_task(signals, sfreq, region, setting, seed, *, params):
 
 
 def _versions():
-    from mne_brainforge import __version__
+    from .._version import __version__
 
     out = {"mne_brainforge": __version__}
     for dist in ("tvb-library", "tvb-data", "mne", "numpy", "scipy"):
@@ -845,7 +833,7 @@ def _default_recipe():
 
 
 def _default_path():
-    from mne_brainforge.utils import get_data_path
+    from ..utils import get_data_path
 
     return get_data_path() / DEFAULT_FNAME
 
@@ -897,7 +885,7 @@ def fetch_waveform_library(fname=None, *, rebuild=False, n_jobs=2, verbose=None)
     """
     from filelock import FileLock
 
-    from ..head._cache import cached_file
+    from ..utils import cached_file
 
     path = _default_path() if fname is None else Path(fname).expanduser()
     if path.suffix != ".npz":

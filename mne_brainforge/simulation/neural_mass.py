@@ -85,9 +85,7 @@ def _quiet_tvb():
 def _connectivity_path(name):
     """Resolve a tvb-data connectome name (or a path to a TVB zip) to a path."""
     if not isinstance(name, (str, os.PathLike)):
-        raise TypeError(
-            f"name must be a str or path-like, got {type(name).__name__}."
-        )
+        raise TypeError(f"name must be a str or path-like, got {type(name).__name__}.")
     name_str = str(name)
     if name_str.removesuffix(".zip") in TVB_CONNECTIVITIES:
         import tvb_data
@@ -374,9 +372,11 @@ def simulate_jansen_rit(
         gains[target_region] = a_target
         # observe y1 and y2 only (monitors index the model's observed variables)
         model = models.JansenRit(
-            A=gains, mu=np.array([mu]), v0=np.array([6.0]),
+            A=gains,
+            mu=np.array([mu]),
+            v0=np.array([6.0]),
             variables_of_interest=["y1", "y2"],
-        )  # fmt: skip
+        )
         # noise on y4 only (the input p(t) enters there), scaled by each
         # region's gain A so that it is the same input fluctuation everywhere
         sigma = noise * (_P_MAX - _P_MIN) / 2.0
@@ -563,8 +563,13 @@ def simulate_many(
             "arguments."
         )
     allowed = {
-        "duration", "dt", "a_target", "a_other", "coupling_strength", "sfreq_out"
-    }  # fmt: skip
+        "duration",
+        "dt",
+        "a_target",
+        "a_other",
+        "coupling_strength",
+        "sfreq_out",
+    }
     unknown = set(sim_kwargs) - allowed
     if unknown:
         raise TypeError(f"Unknown simulation argument(s): {sorted(unknown)}.")
@@ -598,9 +603,20 @@ def simulate_many(
     for mu, noise in settings:
         args = dict(defaults, **sim_kwargs, mu=mu, noise=noise)
         _check_sim_args(
-            *(args[k] for k in ("duration", "dt", "mu", "noise", "a_target",
-                                "a_other", "coupling_strength", "sfreq_out"))
-        )  # fmt: skip
+            *(
+                args[k]
+                for k in (
+                    "duration",
+                    "dt",
+                    "mu",
+                    "noise",
+                    "a_target",
+                    "a_other",
+                    "coupling_strength",
+                    "sfreq_out",
+                )
+            )
+        )
 
     tasks = []
     for region in regions:
@@ -640,4 +656,3 @@ def simulate_many(
                         fut.cancel()
                     raise
     return results
-

@@ -12,7 +12,7 @@ import numpy as np
 from mne.utils import logger
 from scipy.sparse.csgraph import dijkstra
 
-from .parcellation import Parcellation
+from ..head.parcellation import Parcellation
 
 #: Default patch extent: a number of rings drawn uniformly from 1 to 3.
 DEFAULT_RINGS = (1, 3)
@@ -80,9 +80,20 @@ class Patch:
     """
 
     __slots__ = (
-        "regions", "seed_region", "hemi", "n_rings", "sources", "weights", "distances",
-        "centre_index", "sigma", "area", "direction", "anisotropy", "n_sources_total",
-    )  # fmt: skip
+        "regions",
+        "seed_region",
+        "hemi",
+        "n_rings",
+        "sources",
+        "weights",
+        "distances",
+        "centre_index",
+        "sigma",
+        "area",
+        "direction",
+        "anisotropy",
+        "n_sources_total",
+    )
 
     def __init__(self, **kwargs):
         for key in self.__slots__:
@@ -211,7 +222,7 @@ def _grow(parcellation, seed_region, mode, target, blocked, rng):
         chosen, prob = cand[keep], prob[keep]
         if mode != "rings":
             # weighted random order (larger prob first, on average) to stop exactly
-            chosen = chosen[np.argsort(-rng.random(len(chosen)) ** (1.0 / prob))]
+            chosen = chosen[np.argsort(-(rng.random(len(chosen)) ** (1.0 / prob)))]
             if mode == "n_regions":
                 chosen = chosen[: target - len(regions)]
             else:
@@ -240,9 +251,16 @@ def _weights(parcellation, seed_region, regions, sigma):
 
 
 def grow_patch(
-    parcellation, seed_region, *, extent=None, n_regions=None, area=None, sigma=None,
-    exclude=None, rng=None,
-):  # fmt: skip
+    parcellation,
+    seed_region,
+    *,
+    extent=None,
+    n_regions=None,
+    area=None,
+    sigma=None,
+    exclude=None,
+    rng=None,
+):
     """Grow a contiguous patch of regions from a seed region.
 
     The patch grows ring by ring over the region adjacency: each ring adds a
@@ -353,13 +371,20 @@ def grow_patch(
         parcellation, seed_region, regions, sigma
     )
     return Patch(
-        regions=regions, seed_region=seed_region,
-        hemi=int(parcellation.hemis[seed_region]), n_rings=n_rings, sources=sources,
-        weights=weights, distances=distances,
-        centre_index=int(parcellation.centre_index[seed_region]), sigma=sigma,
-        area=float(parcellation.areas[regions].sum()), direction=direction,
-        anisotropy=anisotropy, n_sources_total=parcellation.n_sources,
-    )  # fmt: skip
+        regions=regions,
+        seed_region=seed_region,
+        hemi=int(parcellation.hemis[seed_region]),
+        n_rings=n_rings,
+        sources=sources,
+        weights=weights,
+        distances=distances,
+        centre_index=int(parcellation.centre_index[seed_region]),
+        sigma=sigma,
+        area=float(parcellation.areas[regions].sum()),
+        direction=direction,
+        anisotropy=anisotropy,
+        n_sources_total=parcellation.n_sources,
+    )
 
 
 def _max_min_separation(dist, n):
@@ -377,10 +402,19 @@ def _max_min_separation(dist, n):
 
 
 def random_patches(
-    parcellation, n_sources=None, *, max_sources=DEFAULT_MAX_SOURCES,
-    min_separation=None, extent=None, n_regions=None, area=None, sigma=None,
-    allow_overlap=False, max_tries=100, rng=None,
-):  # fmt: skip
+    parcellation,
+    n_sources=None,
+    *,
+    max_sources=DEFAULT_MAX_SOURCES,
+    min_separation=None,
+    extent=None,
+    n_regions=None,
+    area=None,
+    sigma=None,
+    allow_overlap=False,
+    max_tries=100,
+    rng=None,
+):
     """Draw simultaneous random source patches.
 
     Seed regions are drawn uniformly among the regions (regions have similar
@@ -479,9 +513,15 @@ def random_patches(
             seed = int(cand[rng.integers(len(cand))])
             try:
                 patch = grow_patch(
-                    parc, seed, extent=extent, n_regions=n_regions, area=area,
-                    sigma=sigma, exclude=None if allow_overlap else ~free, rng=rng,
-                )  # fmt: skip
+                    parc,
+                    seed,
+                    extent=extent,
+                    n_regions=n_regions,
+                    area=area,
+                    sigma=sigma,
+                    exclude=None if allow_overlap else ~free,
+                    rng=rng,
+                )
             except _GrowError:
                 break
             patches.append(patch)

@@ -64,8 +64,7 @@ def _check_window(window):
         )
     if not tmin <= 0 <= tmax:
         raise ValueError(
-            f"window must contain the spike peak (tmin <= 0 <= tmax), got "
-            f"{window!r}."
+            f"window must contain the spike peak (tmin <= 0 <= tmax), got {window!r}."
         )
     return tmin, tmax
 
@@ -277,7 +276,7 @@ def extract_spikes(
 
     keep = []
     others = np.abs(np.delete(z, target, axis=0)) if n_regions > 1 else None
-    for k, p in enumerate(peaks):
+    for p in peaks:
         start, stop = p - before, p + after + 1
         if start < 0 or stop > n_times:
             counts["n_edge"] += 1
@@ -455,9 +454,10 @@ def extract_background(
     onset_samples = np.array([s for _, s in found], int)
     if len(found):
         idx = onset_samples[:, np.newaxis] + np.arange(n_len)
-        segments = signals[seg_regions[:, np.newaxis], n0 + idx] - median[
-            seg_regions
-        ][:, np.newaxis]
+        segments = (
+            signals[seg_regions[:, np.newaxis], n0 + idx]
+            - median[seg_regions][:, np.newaxis]
+        )
     else:
         segments = np.empty((0, n_len))
     onsets = (n0 + onset_samples) / sfreq

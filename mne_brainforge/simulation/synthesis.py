@@ -10,60 +10,10 @@ with ``P`` the average-reference projector. The noise is scaled to hit the
 requested SNR exactly for each sample.
 """
 
-import mne
 import numpy as np
-from mne.io.constants import FIFF
 
 #: Noise models understood by :func:`make_noise`.
 NOISE_KINDS = ("white", "pink", "spatial", "line")
-
-
-def cortex_normal(fwd):
-    """``fwd`` with fixed orientation normal to the cortex: itself if it has it, else a copy."""
-    if fwd["source_ori"] == FIFF.FIFFV_MNE_FIXED_ORI:
-        return fwd
-    return mne.convert_forward_solution(fwd, surf_ori=True, force_fixed=True, verbose=False)
-
-
-def fixed_orientation_gain(fwd):
-    """Return the EEG gain matrix of a fixed-orientation surface forward.
-
-    Parameters
-    ----------
-    fwd : mne.Forward
-        Forward solution with EEG channels on a surface source space, with fixed
-        (cortex-normal) orientation.
-
-    Returns
-    -------
-    gain : ndarray, shape (n_eeg_channels, n_sources)
-        The gain (V per A·m), EEG rows only, sources in forward order.
-    ch_names : list of str
-        The EEG channel names of the rows.
-    """
-    if not isinstance(fwd, mne.Forward):
-        raise TypeError(f"fwd must be an mne.Forward, got {type(fwd).__name__}.")
-    kinds = {s["type"] for s in fwd["src"]}
-    if kinds != {"surf"}:
-        raise ValueError(
-            f"The forward's source space is {sorted(kinds)}; only surface source "
-            "spaces are supported so far. Compute the forward on a cortical surface "
-            "source space (mne.setup_source_space or make_fsaverage_forward)."
-        )
-    picks = mne.pick_types(fwd["info"], meg=False, eeg=True, exclude=())
-    if len(picks) == 0:
-        raise ValueError(
-            "The forward has no EEG channels (MEG-only?). mne-brainforge simulates "
-            "EEG: compute the forward with eeg=True, e.g. make_fsaverage_forward(info)."
-        )
-    if fwd["source_ori"] != FIFF.FIFFV_MNE_FIXED_ORI:
-        raise ValueError(
-            "The forward has free source orientation; the simulation places dipoles "
-            "normal to the cortex. Convert it first: fwd = mne.convert_forward_solution("
-            "fwd, surf_ori=True, force_fixed=True)."
-        )
-    gain = np.asarray(fwd["sol"]["data"][picks], np.float64)
-    return gain, [fwd["info"]["ch_names"][p] for p in picks]
 
 
 def average_reference(data, mask=None):
@@ -80,9 +30,9 @@ def average_reference(data, mask=None):
 def pink_noise(shape, rng, exponent=1.0):
     """Gaussian noise with a ``1/f**exponent`` power spectrum along the last axis."""
     n_times = shape[-1]
-    spectrum = rng.standard_normal(shape[:-1] + (n_times // 2 + 1,)) + 1j * rng.standard_normal(
+    spectrum = rng.standard_normal(
         shape[:-1] + (n_times // 2 + 1,)
-    )
+    ) + 1j * rng.standard_normal(shape[:-1] + (n_times // 2 + 1,))
     freqs = np.fft.rfftfreq(n_times)
     freqs[0] = freqs[1]  # no infinite DC
     spectrum *= freqs ** (-exponent / 2.0)
@@ -142,7 +92,9 @@ def make_noise(kind, n_channels, n_times, sfreq, rng, *, mixing=None, line_freq=
         return mixing @ pink_noise((mixing.shape[1], n_times), rng)
     if kind == "line":
         if line_freq >= sfreq / 2:
-            raise ValueError(f"Line noise at {line_freq:g} Hz cannot be sampled at {sfreq:g} Hz.")
+            raise ValueError(
+                f"Line noise at {line_freq:g} Hz cannot be sampled at {sfreq:g} Hz."
+            )
         t = np.arange(n_times) / sfreq
         noise = np.zeros((n_channels, n_times))
         for harmonic, scale in ((1, 1.0), (2, 0.3)):

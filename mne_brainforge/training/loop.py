@@ -13,13 +13,14 @@ from mne.utils import logger, verbose
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from ..evaluation import metrics
-from ..nn.brainforge import BrainForgeModel
-from ..nn.model import BrainForgeNet
+from .. import metrics
+from ..head.forward import cortex_normal, fixed_orientation_gain
+from ..head.parcellation import Parcellation, parcellate_source_space, source_graph
+from ..nn.model import BrainForgeModel
+from ..nn.network import BrainForgeNet
 from ..nn.topomap import masked_topomap_matrix
 from ..simulation.dataset import EEGSimulator, SyntheticEEGDataset
-from ..simulation.parcellation import Parcellation, parcellate_source_space, source_graph
-from ..simulation.synthesis import cortex_normal, fixed_orientation_gain
+from ..utils import array_sha256, atomic_path
 from .losses import BrainForgeLoss
 
 _CHECKPOINT = "checkpoint.pt"
@@ -34,8 +35,9 @@ class _WithTopomaps(torch.utils.data.IterableDataset):
 
     def __iter__(self):
         for item in self.dataset:
-            matrix = masked_topomap_matrix(self.dataset.ch_pos, item["mask"].numpy(), self.size,
-                                           self.method)  # fmt: skip
+            matrix = masked_topomap_matrix(
+                self.dataset.ch_pos, item["mask"].numpy(), self.size, self.method
+            )
             item["topo"] = torch.as_tensor(matrix, dtype=torch.float32)
             yield item
 
@@ -54,12 +56,33 @@ def _device(device):
 
 @verbose
 def train_model(
-    forward, *, library=None, n_regions=500, parcellation=None, steps=3000, batch_size=16,
-    lr=1e-3, sfreq=100.0, duration=1.0, topomap_size=16, topomap_method="rbf",
-    net_kwargs=None, simulator_kwargs=None, forward_weight=0.0, laplacian_weight=0.0,
-    device="auto", seed=0, checkpoint_dir=None, checkpoint_every=120.0, val_samples=32,
-    val_every=250, patience=8, max_time=None, num_workers=1, verbose=None,
-):  # fmt: skip
+    forward,
+    *,
+    library=None,
+    n_regions=500,
+    parcellation=None,
+    steps=3000,
+    batch_size=16,
+    lr=1e-3,
+    sfreq=100.0,
+    duration=1.0,
+    topomap_size=16,
+    topomap_method="rbf",
+    net_kwargs=None,
+    simulator_kwargs=None,
+    forward_weight=0.0,
+    laplacian_weight=0.0,
+    device="auto",
+    seed=0,
+    checkpoint_dir=None,
+    checkpoint_every=120.0,
+    val_samples=32,
+    val_every=250,
+    patience=8,
+    max_time=None,
+    num_workers=1,
+    verbose=None,
+):
     """Train a BrainForge network for a forward model on simulated data.
 
     Training data are generated on the fly
@@ -158,7 +181,7 @@ def train_model(
 
     >>> model = train_model(fwd, steps=6000, checkpoint_dir="checkpoints")
     """
-    from ..simulation.library import _sha256, fetch_waveform_library
+    from ..simulation.library import fetch_waveform_library
 
     device = _device(device)
     forward = cortex_normal(forward)
@@ -166,55 +189,93 @@ def train_model(
     library = library if library is not None else fetch_waveform_library(verbose=False)
     training_spikes = _training_split(library)
     if parcellation is None:
-        parcellation = parcellate_source_space(forward["src"], n_regions, seed=seed, verbose=False)
+        parcellation = parcellate_source_space(
+            forward["src"], n_regions, seed=seed, verbose=False
+        )
     if not isinstance(parcellation, Parcellation):
         raise TypeError("parcellation must be a Parcellation (or None).")
     net_kwargs = dict(size=topomap_size, **(net_kwargs or {}))
-    simulator = EEGSimulator(forward, training_spikes, parcellation, sfreq=sfreq,
-                             duration=duration, verbose=False, **(simulator_kwargs or {}))  # fmt: skip
+    simulator = EEGSimulator(
+        forward,
+        training_spikes,
+        parcellation,
+        sfreq=sfreq,
+        duration=duration,
+        verbose=False,
+        **(simulator_kwargs or {}),
+    )
     config = dict(
-        sfreq=sfreq, n_times=simulator.n_times, subject=forward["src"]._subject,
-        topomap=dict(size=topomap_size, method=topomap_method), net=net_kwargs,
-        training=dict(steps=steps, batch_size=batch_size, lr=lr, seed=seed,
-                      forward_weight=forward_weight, laplacian_weight=laplacian_weight,
-                      simulator=simulator_kwargs or {}, n_channels=len(simulator.ch_names),
-                      library=_sha256(training_spikes.spikes)[:16]),
-    )  # fmt: skip
+        sfreq=sfreq,
+        n_times=simulator.n_times,
+        subject=forward["src"]._subject,
+        topomap=dict(size=topomap_size, method=topomap_method),
+        net=net_kwargs,
+        training=dict(
+            steps=steps,
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed,
+            forward_weight=forward_weight,
+            laplacian_weight=laplacian_weight,
+            simulator=simulator_kwargs or {},
+            n_channels=len(simulator.ch_names),
+            library=array_sha256(training_spikes.spikes)[:16],
+        ),
+    )
 
     torch.manual_seed(seed)
     n_threads = max(1, (os.cpu_count() or 1) - num_workers)
     torch.set_num_threads(n_threads)
     net = BrainForgeNet(parcellation.n_regions, **net_kwargs).to(device)
     region_gain = simulator.gain @ parcellation.region_matrix().toarray()
-    criterion = BrainForgeLoss(region_gain, parcellation.adjacency, forward_weight=forward_weight,
-                               laplacian_weight=laplacian_weight).to(device)  # fmt: skip
+    criterion = BrainForgeLoss(
+        region_gain,
+        parcellation.adjacency,
+        forward_weight=forward_weight,
+        laplacian_weight=laplacian_weight,
+    ).to(device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     warmup = max(1, steps // 20)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
-        lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)),
+        lambda s: (
+            min(1.0, (s + 1) / warmup)
+            * 0.5
+            * (1 + math.cos(math.pi * min(s, steps) / steps))
+        ),
     )
-    state = dict(step=0, best_val=np.inf, history=[], best_state=None, bad_validations=0,
-                 wall_time_s=0.0)  # fmt: skip
+    state = dict(
+        step=0,
+        best_val=np.inf,
+        history=[],
+        best_state=None,
+        bad_validations=0,
+        wall_time_s=0.0,
+    )
     ckpt = Path(checkpoint_dir) / _CHECKPOINT if checkpoint_dir else None
     if ckpt is not None and ckpt.is_file():
         state = _resume(ckpt, config, net, optimizer, scheduler)
         logger.info(f"Resumed from {ckpt} at step {state['step']}")
 
-    val_set = _validation_set(simulator, val_samples, seed, topomap_size, topomap_method)
+    val_set = _validation_set(
+        simulator, val_samples, seed, topomap_size, topomap_method
+    )
     evaluator = _Evaluator(forward["src"], parcellation)
     data = SyntheticEEGDataset(simulator, seed=seed, start=state["step"] * batch_size)
     loader = torch.utils.data.DataLoader(
-        _WithTopomaps(data, topomap_size, topomap_method), batch_size=batch_size,
-        num_workers=num_workers, worker_init_fn=_worker_init if num_workers else None,
+        _WithTopomaps(data, topomap_size, topomap_method),
+        batch_size=batch_size,
+        num_workers=num_workers,
+        worker_init_fn=_worker_init if num_workers else None,
         persistent_workers=False,
-    )  # fmt: skip
+    )
     model = BrainForgeModel(net, parcellation, config)
     t_start = last_ckpt = time.perf_counter()
     time_before = state["wall_time_s"]  # of the runs this one resumes
 
     def clock():  # total training time, across resumed runs
         state["wall_time_s"] = time_before + time.perf_counter() - t_start
+
     bar = tqdm(total=steps, initial=state["step"], desc="training", unit="step")
     with threadpool_limits(n_threads):
         for batch in loader:
@@ -234,9 +295,11 @@ def train_model(
             scheduler.step()
             state["step"] += 1
             elapsed = time.perf_counter() - t_start
-            bar.set_postfix(loss=f"{loss.item():.4g}",
-                            samples_s=f"{(bar.n + 1 - bar.initial) * batch_size / elapsed:.0f}",
-                            refresh=False)  # fmt: skip
+            bar.set_postfix(
+                loss=f"{loss.item():.4g}",
+                samples_s=f"{(bar.n + 1 - bar.initial) * batch_size / elapsed:.0f}",
+                refresh=False,
+            )
             bar.update()
             if state["step"] % val_every == 0 or state["step"] == steps:
                 _validate(model, val_set, criterion, evaluator, state, device)
@@ -252,9 +315,11 @@ def train_model(
         _save_checkpoint(ckpt, config, net, optimizer, scheduler, state)
     net.load_state_dict(state["best_state"])
     model.config["training"].update(
-        steps_done=state["step"], wall_time_s=round(state["wall_time_s"], 1),
-        device=device, history=state["history"],
-    )  # fmt: skip
+        steps_done=state["step"],
+        wall_time_s=round(state["wall_time_s"], 1),
+        device=device,
+        history=state["history"],
+    )
     return model
 
 
@@ -287,12 +352,21 @@ class _Evaluator:
         self.graph = source_graph(src, verbose=False)
 
     def __call__(self, pred_regions, draw):
-        truth_stc = mne.SourceEstimate(draw["source_data"], [s["vertno"] for s in self.src], 0, 1)
-        truth = metrics.GroundTruth(truth_stc, [p.sources for p in draw["patches"]],
-                                    [p.centre_index for p in draw["patches"]])  # fmt: skip
-        est = mne.SourceEstimate(pred_regions[self.parcellation.labels], truth_stc.vertices, 0, 1)
+        truth_stc = mne.SourceEstimate(
+            draw["source_data"], [s["vertno"] for s in self.src], 0, 1
+        )
+        truth = metrics.GroundTruth(
+            truth_stc,
+            [p.sources for p in draw["patches"]],
+            [p.centre_index for p in draw["patches"]],
+        )
+        est = mne.SourceEstimate(
+            pred_regions[self.parcellation.labels], truth_stc.vertices, 0, 1
+        )
         return dict(
-            localization_error=metrics.localization_error(est, truth, self.src, self.graph),
+            localization_error=metrics.localization_error(
+                est, truth, self.src, self.graph
+            ),
             spatial_dispersion=metrics.spatial_dispersion(est, truth, self.src),
             auc=metrics.auc(est, truth, self.src),
         )
@@ -309,45 +383,63 @@ def _validate(model, val_set, criterion, evaluator, state, device):
         target = torch.as_tensor(draw["target"], dtype=torch.float32)[None]
         target_scale = target.abs().max().clamp_min(1e-30)
         topo = torch.as_tensor(draw["topo"], dtype=torch.float32)[None]
-        batch = dict(eeg=eeg / eeg_scale, target=target / target_scale, mask=torch.as_tensor(draw["mask"])[None],
-                     eeg_scale=eeg_scale[None], target_scale=target_scale[None])  # fmt: skip
+        batch = dict(
+            eeg=eeg / eeg_scale,
+            target=target / target_scale,
+            mask=torch.as_tensor(draw["mask"])[None],
+            eeg_scale=eeg_scale[None],
+            target_scale=target_scale[None],
+        )
         batch = {k: v.to(device) for k, v in batch.items()}
         pred = net(batch["eeg"], topo.to(device))
         losses.append(criterion(pred, batch)[0].item())
         scores.append(evaluator(pred[0].cpu().numpy(), draw))
-    record = dict(step=state["step"], val_loss=float(np.mean(losses)),
-                  **{k: float(np.nanmean([s[k] for s in scores])) for k in scores[0]})  # fmt: skip
+    record = dict(
+        step=state["step"],
+        val_loss=float(np.mean(losses)),
+        **{k: float(np.nanmean([s[k] for s in scores])) for k in scores[0]},
+    )
     state["history"].append(record)
     logger.info("validation " + json.dumps(record))
     if record["val_loss"] < state["best_val"]:
         state["best_val"], state["bad_validations"] = record["val_loss"], 0
-        state["best_state"] = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+        state["best_state"] = {
+            k: v.detach().cpu().clone() for k, v in net.state_dict().items()
+        }
     else:
         state["bad_validations"] += 1
 
 
 def _save_checkpoint(path, config, net, optimizer, scheduler, state):
     blob = dict(
-        config=json.dumps(config), net=net.state_dict(), optimizer=optimizer.state_dict(),
-        scheduler=scheduler.state_dict(), step=state["step"], best_val=float(state["best_val"]),
-        history=json.dumps(state["history"]), best_state=state["best_state"],
-        bad_validations=state["bad_validations"], wall_time_s=float(state["wall_time_s"]),
-    )  # fmt: skip
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(blob, tmp)
-    os.replace(tmp, path)
+        config=json.dumps(config),
+        net=net.state_dict(),
+        optimizer=optimizer.state_dict(),
+        scheduler=scheduler.state_dict(),
+        step=state["step"],
+        best_val=float(state["best_val"]),
+        history=json.dumps(state["history"]),
+        best_state=state["best_state"],
+        bad_validations=state["bad_validations"],
+        wall_time_s=float(state["wall_time_s"]),
+    )
+    with atomic_path(path) as tmp:
+        torch.save(blob, tmp)
 
 
 def _comparable(config):
     """The settings a resumed run must share (``steps`` may grow: train longer)."""
-    return dict(config, training={k: v for k, v in config["training"].items() if k != "steps"})
+    return dict(
+        config, training={k: v for k, v in config["training"].items() if k != "steps"}
+    )
 
 
 def _resume(path, config, net, optimizer, scheduler):
     blob = torch.load(path, map_location="cpu", weights_only=True)
     saved, current = json.loads(blob["config"]), json.loads(json.dumps(config))
-    if saved["training"].get("library") is None:  # made before the spikes' digest was kept
+    if (
+        saved["training"].get("library") is None
+    ):  # made before the spikes' digest was kept
         saved["training"]["library"] = current["training"]["library"]
     if _comparable(saved) != _comparable(current):
         raise ValueError(
@@ -357,7 +449,11 @@ def _resume(path, config, net, optimizer, scheduler):
     net.load_state_dict(blob["net"])
     optimizer.load_state_dict(blob["optimizer"])
     scheduler.load_state_dict(blob["scheduler"])
-    return dict(step=int(blob["step"]), best_val=float(blob["best_val"]),
-                history=json.loads(blob["history"]), best_state=blob["best_state"],
-                bad_validations=int(blob["bad_validations"]),
-                wall_time_s=float(blob.get("wall_time_s", 0.0)))  # fmt: skip
+    return dict(
+        step=int(blob["step"]),
+        best_val=float(blob["best_val"]),
+        history=json.loads(blob["history"]),
+        best_state=blob["best_state"],
+        bad_validations=int(blob["bad_validations"]),
+        wall_time_s=float(blob.get("wall_time_s", 0.0)),
+    )

@@ -62,10 +62,19 @@ class BrainForgeLoss(torch.nn.Module):
     >>> loss.backward()
     """
 
-    def __init__(self, region_gain=None, adjacency=None, *, forward_weight=0.0,
-                 laplacian_weight=0.0):  # fmt: skip
+    def __init__(
+        self,
+        region_gain=None,
+        adjacency=None,
+        *,
+        forward_weight=0.0,
+        laplacian_weight=0.0,
+    ):
         super().__init__()
-        self.forward_weight, self.laplacian_weight = float(forward_weight), float(laplacian_weight)
+        self.forward_weight, self.laplacian_weight = (
+            float(forward_weight),
+            float(laplacian_weight),
+        )
         if self.forward_weight > 0:
             gain = torch.as_tensor(np.asarray(region_gain), dtype=torch.float32)
             self.register_buffer("region_gain", gain)
@@ -73,7 +82,9 @@ class BrainForgeLoss(torch.nn.Module):
             adjacency = sparse.csr_matrix(adjacency, dtype=float)
             adjacency.data[:] = 1.0
             lap = sparse.diags(np.asarray(adjacency.sum(1)).ravel()) - adjacency
-            self.register_buffer("laplacian", torch.as_tensor(lap.toarray(), dtype=torch.float32))
+            self.register_buffer(
+                "laplacian", torch.as_tensor(lap.toarray(), dtype=torch.float32)
+            )
 
     def forward(self, pred, batch):
         """Return the total loss and its terms (dict of floats).
@@ -104,22 +115,32 @@ class BrainForgeLoss(torch.nn.Module):
         """
         target = batch["target"]
         error = torch.sum((pred - target) ** 2, dim=(1, 2))
-        supervised = torch.mean(error / torch.sum(target**2, dim=(1, 2)).clamp_min(1e-12))
+        supervised = torch.mean(
+            error / torch.sum(target**2, dim=(1, 2)).clamp_min(1e-12)
+        )
         terms = {"relative_mse": supervised.detach().item()}
         total = supervised
         if self.forward_weight > 0:
-            ratio = (batch["target_scale"] / batch["eeg_scale"]).to(pred.dtype)[:, None, None]
+            ratio = (batch["target_scale"] / batch["eeg_scale"]).to(pred.dtype)[
+                :, None, None
+            ]
             mask = batch["mask"].to(pred.dtype)[:, :, None]
             predicted = torch.matmul(self.region_gain, pred) * ratio
             # average reference over the channels in use, as the input EEG
-            mean = torch.sum(predicted * mask, 1, keepdim=True) / mask.sum(1, keepdim=True)
+            mean = torch.sum(predicted * mask, 1, keepdim=True) / mask.sum(
+                1, keepdim=True
+            )
             predicted = (predicted - mean) * mask
             eeg = batch["eeg"] * mask
-            consistency = torch.sum((predicted - eeg) ** 2) / torch.sum(eeg**2).clamp_min(1e-12)
+            consistency = torch.sum((predicted - eeg) ** 2) / torch.sum(
+                eeg**2
+            ).clamp_min(1e-12)
             total = total + self.forward_weight * consistency
             terms["forward"] = consistency.detach().item()
         if self.laplacian_weight > 0:
-            smooth = torch.einsum("brt,rs,bst->", pred, self.laplacian, pred) / pred.numel()
+            smooth = (
+                torch.einsum("brt,rs,bst->", pred, self.laplacian, pred) / pred.numel()
+            )
             total = total + self.laplacian_weight * smooth
             terms["laplacian"] = smooth.detach().item()
         return total, terms

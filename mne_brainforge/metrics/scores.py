@@ -45,7 +45,7 @@ class GroundTruth:
     >>> import mne
     >>> import numpy as np
     >>> import mne_brainforge as bf
-    >>> from mne_brainforge.evaluation.metrics import GroundTruth
+    >>> from mne_brainforge.metrics import GroundTruth
     >>> from mne_brainforge.simulation import grow_patch
     >>> parcellation = bf.load_pretrained().parcellation
     >>> patch = grow_patch(parcellation, 42, rng=0)
@@ -94,7 +94,7 @@ def source_positions(src, stc):
     Examples
     --------
     >>> import numpy as np
-    >>> from mne_brainforge.evaluation.metrics import source_positions
+    >>> from mne_brainforge.metrics import source_positions
     >>> pos = source_positions(fwd["src"], stc)  # head coordinates
     >>> peak = pos[np.argmax(np.abs(stc.data).max(axis=1))]
     """
@@ -125,7 +125,7 @@ def energy_map(stc):
 
     Examples
     --------
-    >>> from mne_brainforge.evaluation.metrics import energy_map
+    >>> from mne_brainforge.metrics import energy_map
     >>> energy = energy_map(stc)
     >>> energy.shape == (stc.data.shape[0],)
     True
@@ -138,7 +138,9 @@ def energy_map(stc):
 
 def _check(stc, truth):
     if not isinstance(stc, (mne.SourceEstimate, mne.VectorSourceEstimate)):
-        raise TypeError(f"stc must be a surface SourceEstimate, got {type(stc).__name__}.")
+        raise TypeError(
+            f"stc must be a surface SourceEstimate, got {type(stc).__name__}."
+        )
     if stc.data.shape[0] != truth.stc.data.shape[0] or any(
         not np.array_equal(a, b) for a, b in zip(stc.vertices, truth.stc.vertices)
     ):
@@ -175,7 +177,7 @@ def local_maxima(values, graph, *, threshold=0.1, pos=None):
 
     Examples
     --------
-    >>> from mne_brainforge.evaluation.metrics import energy_map, local_maxima
+    >>> from mne_brainforge.metrics import energy_map, local_maxima
     >>> from mne_brainforge.simulation import source_graph
     >>> graph = source_graph(fwd["src"])
     >>> peaks = local_maxima(energy_map(stc), graph, threshold=0.5)
@@ -187,22 +189,27 @@ def local_maxima(values, graph, *, threshold=0.1, pos=None):
     np.maximum.at(neighbour_max, rows, values[graph.indices])
     # plateaus: components of the edges that join equal values (single sources too)
     equal = values[rows] == values[graph.indices]
-    links = sparse.csr_matrix((np.ones(equal.sum()), (rows[equal], graph.indices[equal])),
-                              shape=(n, n))  # fmt: skip
+    links = sparse.csr_matrix(
+        (np.ones(equal.sum()), (rows[equal], graph.indices[equal])), shape=(n, n)
+    )
     _, plateau = connected_components(links, directed=False)
     # a plateau is a maximum if every source of it is >= all its neighbours
     lower = np.bincount(plateau, values < neighbour_max) > 0
     keep = ~lower[plateau] & (values >= threshold * values.max()) & (values > 0)
     kept = np.flatnonzero(keep)  # whole plateaus (threshold and sign are per value)
     kept = kept[np.argsort(plateau[kept], kind="stable")]
-    groups = np.split(kept, np.flatnonzero(np.diff(plateau[kept])) + 1) if len(kept) else []
+    groups = (
+        np.split(kept, np.flatnonzero(np.diff(plateau[kept])) + 1) if len(kept) else []
+    )
     maxima = np.empty(len(groups), int)
     for k, members in enumerate(groups):
         if pos is None or len(members) == 1:
             maxima[k] = members[0]
         else:
             centre = pos[members].mean(axis=0)
-            maxima[k] = members[np.argmin(np.linalg.norm(pos[members] - centre, axis=1))]
+            maxima[k] = members[
+                np.argmin(np.linalg.norm(pos[members] - centre, axis=1))
+            ]
     return maxima[np.argsort(values[maxima], kind="stable")[::-1]]
 
 
@@ -259,7 +266,7 @@ def localization_error(stc, truth, src, graph, *, threshold=0.1, min_distance=0.
 
     Examples
     --------
-    >>> from mne_brainforge.evaluation.metrics import localization_error
+    >>> from mne_brainforge.metrics import localization_error
     >>> from mne_brainforge.simulation import source_graph
     >>> error = localization_error(stc, truth, fwd["src"], source_graph(fwd["src"]))
     """
@@ -310,7 +317,7 @@ def spatial_dispersion(stc, truth, src):
 
     Examples
     --------
-    >>> from mne_brainforge.evaluation.metrics import spatial_dispersion
+    >>> from mne_brainforge.metrics import spatial_dispersion
     >>> sd = spatial_dispersion(stc, truth, fwd["src"])
     """
     _check(stc, truth)
@@ -324,7 +331,9 @@ def spatial_dispersion(stc, truth, src):
 def _min_distance(points, targets, chunk=4096):
     out = np.empty(len(points))
     for start in range(0, len(points), chunk):
-        out[start : start + chunk] = cdist(points[start : start + chunk], targets).min(1)
+        out[start : start + chunk] = cdist(points[start : start + chunk], targets).min(
+            1
+        )
     return out
 
 
@@ -363,7 +372,7 @@ def auc(stc, truth, src, *, far=0.02):
 
     Examples
     --------
-    >>> from mne_brainforge.evaluation.metrics import auc
+    >>> from mne_brainforge.metrics import auc
     >>> score = auc(stc, truth, fwd["src"], far=0.03)
     """
     from scipy.stats import rankdata
@@ -408,7 +417,7 @@ def nmse(stc, truth):
 
     Examples
     --------
-    >>> from mne_brainforge.evaluation.metrics import nmse
+    >>> from mne_brainforge.metrics import nmse
     >>> error = nmse(stc, truth)
     """
     _check(stc, truth)
@@ -448,7 +457,7 @@ def temporal_correlation(stc, truth):
 
     Examples
     --------
-    >>> from mne_brainforge.evaluation.metrics import temporal_correlation
+    >>> from mne_brainforge.metrics import temporal_correlation
     >>> r = temporal_correlation(stc, truth)
     """
     _check(stc, truth)
@@ -485,7 +494,7 @@ def otsu_threshold(values, n_bins=256):
     Examples
     --------
     >>> import numpy as np
-    >>> from mne_brainforge.evaluation.metrics import otsu_threshold
+    >>> from mne_brainforge.metrics import otsu_threshold
     >>> values = np.r_[np.zeros(90), np.ones(10)]
     >>> 0 < otsu_threshold(values) < 1
     True
@@ -536,7 +545,7 @@ def region_precision_recall(stc, truth, region_labels):
     With the regions of the pretrained model:
 
     >>> import mne_brainforge as bf
-    >>> from mne_brainforge.evaluation.metrics import region_precision_recall
+    >>> from mne_brainforge.metrics import region_precision_recall
     >>> regions = bf.load_pretrained().parcellation.labels
     >>> precision, recall = region_precision_recall(stc, truth, regions)
     """
@@ -556,8 +565,15 @@ def region_precision_recall(stc, truth, region_labels):
 
 
 #: name -> metric, for the benchmark tables (lower is better for the first three)
-METRICS = ("localization_error", "spatial_dispersion", "nmse", "auc",
-           "temporal_correlation", "precision", "recall")  # fmt: skip
+METRICS = (
+    "localization_error",
+    "spatial_dispersion",
+    "nmse",
+    "auc",
+    "temporal_correlation",
+    "precision",
+    "recall",
+)
 
 
 def evaluate(stc, truth, src, graph, region_labels):

@@ -9,7 +9,6 @@ edited file) is discarded and rebuilt, never loaded. A directory that we did not
 build (no marker) is never touched.
 """
 
-import hashlib
 import json
 import os
 import shutil
@@ -19,16 +18,10 @@ from pathlib import Path
 from filelock import FileLock
 from mne.utils import logger
 
+from ._io import atomic_path, atomic_write_text, file_sha256
+
 MARKER = ".mne-brainforge"
 MANIFEST = "manifest.json"
-
-
-def _sha256(path, chunk=1 << 22):
-    digest = hashlib.sha256()
-    with open(path, "rb") as fid:
-        while block := fid.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _list_files(root):
@@ -43,12 +36,12 @@ def write_manifest(root, recipe):
     """Seal a finished build: record every file's size and hash, then the recipe."""
     root = Path(root)
     files = {
-        rel: {"size": (root / rel).stat().st_size, "sha256": _sha256(root / rel)}
+        rel: {"size": (root / rel).stat().st_size, "sha256": file_sha256(root / rel)}
         for rel in _list_files(root)
     }
-    tmp = root / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps({"recipe": recipe, "files": files}, indent=1))
-    os.replace(tmp, root / MANIFEST)
+    atomic_write_text(
+        root / MANIFEST, json.dumps({"recipe": recipe, "files": files}, indent=1)
+    )
 
 
 def check_manifest(root, recipe):
@@ -64,7 +57,7 @@ def check_manifest(root, recipe):
         path = root / rel
         if not path.is_file():
             return f"{rel} is missing"
-        if path.stat().st_size != meta["size"] or _sha256(path) != meta["sha256"]:
+        if path.stat().st_size != meta["size"] or file_sha256(path) != meta["sha256"]:
             return f"{rel} is corrupt (size or checksum mismatch)"
     return None
 
@@ -136,10 +129,6 @@ def cached_file(path, write):
     path = Path(path)
     with FileLock(str(path.with_name(f".{path.name}.lock"))):
         if not path.is_file():
-            tmp = path.with_name(f".{uuid.uuid4().hex}-{path.name}")
-            try:
+            with atomic_path(path) as tmp:
                 write(tmp)
-                os.replace(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
     return path

@@ -2,13 +2,12 @@
 
 Each released model file has an immutable :class:`WeightsEntry` (file name, SHA-256,
 size and metadata) in the JSON registry shipped with the package
-(``mne_brainforge/weights_registry.json``). :func:`~mne_brainforge.fetch_weights`
+(``mne_brainforge/weights/registry.json``). :func:`~mne_brainforge.fetch_weights`
 finds or downloads the file and checks it against the registered hash;
 :func:`~mne_brainforge.load_pretrained` also loads it. See ``weights/README.md``
 for how to add a release.
 """
 
-import hashlib
 import importlib.util
 import json
 import logging
@@ -19,7 +18,7 @@ from types import MappingProxyType
 import mne
 from mne.utils import logger, sizeof_fmt, verbose
 
-from .utils import get_data_path
+from ..utils import atomic_write_text, file_sha256, get_data_path
 
 #: Name of the default pretrained model.
 DEFAULT_WEIGHTS = "fsaverage-brainforge"
@@ -27,7 +26,7 @@ DEFAULT_WEIGHTS = "fsaverage-brainforge"
 #: ``MNE_BRAINFORGE_WEIGHTS_URL`` overrides it).
 BASE_URL = "https://github.com/mne-tools/mne-brainforge/raw/main/weights/"
 #: The registry shipped with the package.
-REGISTRY_PATH = Path(__file__).with_name("weights_registry.json")
+REGISTRY_PATH = Path(__file__).with_name("registry.json")
 
 _TIMEOUT = 60  # s without data before a download is abandoned
 
@@ -87,8 +86,10 @@ class WeightsEntry:
         return _base_url() + self.filename
 
     def __repr__(self):
-        lines = [f"<WeightsEntry {self.name!r} | {self.filename}, {sizeof_fmt(self.size)}, "
-                 f"sha256 {self.sha256[:12]}...>"]  # fmt: skip
+        lines = [
+            f"<WeightsEntry {self.name!r} | {self.filename}, {sizeof_fmt(self.size)}, "
+            f"sha256 {self.sha256[:12]}...>"
+        ]
         lines += [f"  {key}: {value}" for key, value in self.meta.items()]
         return "\n".join(lines)
 
@@ -159,15 +160,7 @@ def _cache_dir():
 
 def _repo_weights_dir():
     """The ``weights/`` folder of a source checkout (or editable install)."""
-    return Path(__file__).resolve().parents[1] / "weights"
-
-
-def _sha256(fname):
-    digest = hashlib.sha256()
-    with open(fname, "rb") as fid:
-        for chunk in iter(lambda: fid.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return Path(__file__).resolve().parents[2] / "weights"
 
 
 def _corrupt_error(entry, what, detail, advice):
@@ -178,9 +171,11 @@ def _corrupt_error(entry, what, detail, advice):
 
 
 def _check(fname, entry, advice):
-    got = _sha256(fname)
+    got = file_sha256(fname)
     if got != entry.sha256:
-        raise _corrupt_error(entry, fname, f"expected {entry.sha256}, got {got}", advice)
+        raise _corrupt_error(
+            entry, fname, f"expected {entry.sha256}, got {got}", advice
+        )
     return fname
 
 
@@ -255,20 +250,26 @@ def fetch_weights(name=DEFAULT_WEIGHTS, *, path=None, download=True, verbose=Non
     fname = _repo_weights_dir() / entry.filename
     if fname.is_file():
         logger.info(f"Using weights {name!r} from the source checkout: {fname}")
-        return _check(fname, entry, "Restore it (git checkout / git lfs pull) or delete it.")
+        return _check(
+            fname, entry, "Restore it (git checkout / git lfs pull) or delete it."
+        )
     fname = cache_dir / entry.filename
     if fname.is_file():
-        got = _sha256(fname)
+        got = file_sha256(fname)
         if got == entry.sha256:
             logger.info(f"Using cached weights {name!r}: {fname}")
             return fname
         if not download:
             raise _corrupt_error(
-                entry, fname, f"expected {entry.sha256}, got {got}",
+                entry,
+                fname,
+                f"expected {entry.sha256}, got {got}",
                 f"Delete it and call fetch_weights again with download=True, or download "
                 f"{entry.url} into {cache_dir}.",
-            )  # fmt: skip
-        logger.warning(f"Cached {fname} is corrupt (SHA-256 mismatch); downloading it again.")
+            )
+        logger.warning(
+            f"Cached {fname} is corrupt (SHA-256 mismatch); downloading it again."
+        )
         fname.unlink()
     if not download:
         reason = f"Weights {name!r} not found and download=False."
@@ -280,21 +281,27 @@ def _download(entry, cache_dir):
     import pooch
 
     url = entry.url
-    progressbar = (importlib.util.find_spec("tqdm") is not None
-                   and logger.getEffectiveLevel() <= logging.INFO)  # fmt: skip
+    progressbar = (
+        importlib.util.find_spec("tqdm") is not None
+        and logger.getEffectiveLevel() <= logging.INFO
+    )
     logger.info(f"Downloading weights {entry.name!r} from {url} to {cache_dir}")
     try:
         fname = pooch.retrieve(
-            url=url, known_hash=f"sha256:{entry.sha256}", fname=entry.filename,
-            path=cache_dir, downloader=pooch.HTTPDownloader(progressbar=progressbar,
-                                                            timeout=_TIMEOUT),
-        )  # fmt: skip
+            url=url,
+            known_hash=f"sha256:{entry.sha256}",
+            fname=entry.filename,
+            path=cache_dir,
+            downloader=pooch.HTTPDownloader(progressbar=progressbar, timeout=_TIMEOUT),
+        )
     except ValueError as err:  # hash mismatch: pooch deletes the download
         raise _corrupt_error(
-            entry, f"The file downloaded from {url}", err,
+            entry,
+            f"The file downloaded from {url}",
+            err,
             f"Nothing was kept in {cache_dir}. Check MNE_BRAINFORGE_WEIGHTS_URL, or upgrade "
             "mne-brainforge if the release changed.",
-        ) from None  # fmt: skip
+        ) from None
     except OSError as err:  # offline, HTTP error, ... (requests' errors are OSErrors)
         reason = f"Could not download {url} (no network? {err})."
         raise OSError(_missing_message(entry, cache_dir, reason)) from None
@@ -302,8 +309,9 @@ def _download(entry, cache_dir):
 
 
 @verbose
-def load_pretrained(name=DEFAULT_WEIGHTS, *, path=None, download=True, device="cpu",
-                    verbose=None):  # fmt: skip
+def load_pretrained(
+    name=DEFAULT_WEIGHTS, *, path=None, download=True, device="cpu", verbose=None
+):
     """Load a pretrained BrainForge model (see :func:`~mne_brainforge.fetch_weights`).
 
     Parameters
@@ -340,9 +348,11 @@ def load_pretrained(name=DEFAULT_WEIGHTS, *, path=None, download=True, device="c
     (100.0, 100)
     >>> labels = model.parcellation.to_labels()  # the 500 regions, as mne.Label
     """
-    from .nn import BrainForgeModel
+    from ..nn import BrainForgeModel
 
-    return BrainForgeModel.load(fetch_weights(name, path=path, download=download), device=device)
+    return BrainForgeModel.load(
+        fetch_weights(name, path=path, download=download), device=device
+    )
 
 
 def make_weights_entry(fname, name, **meta):
@@ -376,20 +386,31 @@ def make_weights_entry(fname, name, **meta):
     >>> sorted(entry)
     ['filename', 'meta', 'name', 'sha256', 'size']
     """
-    from .nn import BrainForgeModel
+    from ..nn import BrainForgeModel
 
     fname = Path(fname)
     model = BrainForgeModel.load(fname)
     training = model.config.get("training", {})
     auto = dict(
-        subject=model.config.get("subject"), n_regions=model.parcellation.n_regions,
-        n_sources=model.parcellation.n_sources, sfreq=model.sfreq, n_times=model.n_times,
+        subject=model.config.get("subject"),
+        n_regions=model.parcellation.n_regions,
+        n_sources=model.parcellation.n_sources,
+        sfreq=model.sfreq,
+        n_times=model.n_times,
         window=model.n_times / model.sfreq,
-        training={k: training[k] for k in ("steps_done", "wall_time_s", "device", "n_channels")
-                  if k in training},
-    )  # fmt: skip
-    return dict(name=name, filename=fname.name, sha256=_sha256(fname),
-                size=fname.stat().st_size, meta=auto | meta)  # fmt: skip
+        training={
+            k: training[k]
+            for k in ("steps_done", "wall_time_s", "device", "n_channels")
+            if k in training
+        },
+    )
+    return dict(
+        name=name,
+        filename=fname.name,
+        sha256=file_sha256(fname),
+        size=fname.stat().st_size,
+        meta=auto | meta,
+    )
 
 
 def register_weights(fname, name, *, registry=None, **meta):
@@ -429,7 +450,5 @@ def register_weights(fname, name, *, registry=None, **meta):
     entries = _read_registry(registry)
     entry = make_weights_entry(fname, name, **meta)
     entries[entry.pop("name")] = entry
-    tmp = registry.with_name(registry.name + ".tmp")
-    tmp.write_text(json.dumps(entries, indent=2, sort_keys=True) + "\n")
-    tmp.replace(registry)
+    atomic_write_text(registry, json.dumps(entries, indent=2, sort_keys=True) + "\n")
     return WeightsEntry(name=name, **entry)

@@ -13,49 +13,31 @@ import mne
 import numpy as np
 from mne.utils import logger, verbose
 
-from .head import fetch_fsaverage, fsaverage_trans_path, make_fsaverage_forward
+from ..head import (
+    cortex_normal,
+    fetch_fsaverage,
+    fsaverage_trans_path,
+    jitter_electrodes,
+    make_fsaverage_forward,
+    make_montage_info,
+)
 
 #: The methods the demo compares (names of :func:`~mne_brainforge.inverse.compare_inverse_methods`).
 DEMO_METHODS = ("brainforge", "sLORETA", "eLORETA", "dSPM")
-#: Metrics shown in the demo's table (keys of :func:`~mne_brainforge.evaluation.metrics.evaluate`).
-DEMO_METRICS = ("localization_error", "spatial_dispersion", "auc", "temporal_correlation")
+#: Metrics shown in the demo's table (keys of :func:`~mne_brainforge.metrics.evaluate`).
+DEMO_METRICS = (
+    "localization_error",
+    "spatial_dispersion",
+    "auc",
+    "temporal_correlation",
+)
 _TITLES = {"brainforge": "BrainForge"}
-
-
-def montage_info(montage, sfreq):
-    """Info of an MNE standard montage (by name) or of a montage file.
-
-    Parameters
-    ----------
-    montage : str | path-like
-        A name of :func:`mne.channels.get_builtin_montages` or a file that
-        :func:`mne.channels.read_custom_montage` reads.
-    sfreq : float
-        Sampling rate (Hz) of the Info.
-
-    Returns
-    -------
-    info : mne.Info
-        EEG channels of the montage, with their positions.
-    """
-    if str(montage) in mne.channels.get_builtin_montages():
-        mon = mne.channels.make_standard_montage(str(montage))
-    elif Path(montage).is_file():
-        mon = mne.channels.read_custom_montage(montage)
-    else:
-        raise ValueError(
-            f"montage {str(montage)!r} is neither an MNE standard montage "
-            f"({', '.join(mne.channels.get_builtin_montages()[:6])}, ...) nor a file."
-        )
-    info = mne.create_info(mon.ch_names, sfreq, "eeg")
-    info.set_montage(mon)
-    return info
 
 
 def _resolve_model(model):
     """A loaded BrainForgeModel (loaded once: it is not part of the timed calls)."""
-    from .inverse._core import _load_model
-    from .weights import DEFAULT_WEIGHTS, list_weights
+    from ..inverse._core import _load_model
+    from ..weights import DEFAULT_WEIGHTS, list_weights
 
     if model is None and DEFAULT_WEIGHTS not in list_weights():
         raise ValueError(
@@ -67,23 +49,40 @@ def _resolve_model(model):
 
 
 def _model_description(model, given):
-    from .weights import DEFAULT_WEIGHTS
+    from ..weights import DEFAULT_WEIGHTS
 
-    what = f"the pretrained model `{DEFAULT_WEIGHTS}`" if given is None else (
-        f"`{given}`" if isinstance(given, (str, Path)) else "a given model"
-    )  # fmt: skip
+    what = (
+        f"the pretrained model `{DEFAULT_WEIGHTS}`"
+        if given is None
+        else (f"`{given}`" if isinstance(given, (str, Path)) else "a given model")
+    )
     training = model.config.get("training", {})
-    steps = f", {training['steps_done']} training steps" if "steps_done" in training else ""
+    steps = (
+        f", {training['steps_done']} training steps" if "steps_done" in training else ""
+    )
     n_params = sum(p.numel() for p in model.net.parameters())
-    return (f"{what}: {model.parcellation.n_regions} regions, {model.n_times} samples at "
-            f"{model.sfreq:g} Hz, {n_params:,} parameters{steps}")  # fmt: skip
+    return (
+        f"{what}: {model.parcellation.n_regions} regions, {model.n_times} samples at "
+        f"{model.sfreq:g} Hz, {n_params:,} parameters{steps}"
+    )
 
 
 @verbose
 def run_demo(
-    out_dir, *, montage="biosemi64", model=None, n_sources=(1, 2, 3), n_trials=1, snr_db=10.0,
-    seed=0, methods=DEMO_METHODS, figures=True, head_figures=True, command=None, verbose=None,
-):  # fmt: skip
+    out_dir,
+    *,
+    montage="biosemi64",
+    model=None,
+    n_sources=(1, 2, 3),
+    n_trials=1,
+    snr_db=10.0,
+    seed=0,
+    methods=DEMO_METHODS,
+    figures=True,
+    head_figures=True,
+    command=None,
+    verbose=None,
+):
     """Run BrainForge and classical inverses on simulated EEG with known sources.
 
     The template head (:func:`~mne_brainforge.datasets.fetch_fsaverage`) gives
@@ -99,7 +98,7 @@ def run_demo(
     brain noise. Each case (1, 2, 3 simultaneous sources by default) is
     estimated by every method through
     :func:`~mne_brainforge.inverse.compare_inverse_methods` and scored with
-    :func:`~mne_brainforge.evaluation.metrics.evaluate`. No network access
+    :func:`~mne_brainforge.metrics.evaluate`. No network access
     and no training.
 
     Parameters
@@ -150,15 +149,19 @@ def run_demo(
     the inverse operator, for BrainForge the forward-dependent set-up (the
     model itself is loaded once beforehand).
     """
-    from .datasets import read_fsaverage_source_space
-    from .evaluation import metrics
-    from .evaluation.benchmark import (
-        ELECTRODE_JITTER, SFREQ, TRUE_HEAD, _noise_covariance, _truth, benchmark_waveforms,
-        jitter_electrodes,
-    )  # fmt: skip
-    from .inverse import compare_inverse_methods
-    from .simulation.dataset import EEGSimulator
-    from .simulation.parcellation import parcellate_source_space, source_graph
+    from .. import metrics
+    from ..datasets import read_fsaverage_source_space
+    from ..head import parcellate_source_space, source_graph
+    from ..inverse import compare_inverse_methods
+    from ..simulation.dataset import EEGSimulator
+    from .benchmark import (
+        ELECTRODE_JITTER,
+        SFREQ,
+        TRUE_HEAD,
+        _noise_covariance,
+        _truth,
+        benchmark_waveforms,
+    )
 
     t_start = time.perf_counter()
     out_dir = Path(out_dir)
@@ -166,68 +169,93 @@ def run_demo(
     n_sources = tuple(int(n) for n in np.atleast_1d(n_sources))
     if not n_sources or min(n_sources) < 1 or int(n_trials) < 1:
         raise ValueError("n_sources must be numbers >= 1 and n_trials >= 1.")
-    bf_model = _resolve_model(model) if any(m.lower() == "brainforge" for m in methods) else None
+    bf_model = (
+        _resolve_model(model)
+        if any(m.lower() == "brainforge" for m in methods)
+        else None
+    )
     subjects_dir = fetch_fsaverage()
-    info = montage_info(montage, SFREQ)
+    info = make_montage_info(montage, SFREQ)
     tag = Path(str(montage)).stem if Path(str(montage)).is_file() else str(montage)
-    logger.info(f"Forward model of the template for {tag} ({len(info.ch_names)} channels)")
+    logger.info(
+        f"Forward model of the template for {tag} ({len(info.ch_names)} channels)"
+    )
     fwd = make_fsaverage_forward(info, verbose=False)
     outputs = {"forward": out_dir / f"fsaverage-{tag}-fwd.fif"}
     mne.write_forward_solution(outputs["forward"], fwd, overwrite=True, verbose=False)
-    info = mne.pick_info(info, mne.pick_channels(info.ch_names, fwd["info"]["ch_names"],
-                                                 ordered=True))  # fmt: skip
+    info = mne.pick_info(
+        info, mne.pick_channels(info.ch_names, fwd["info"]["ch_names"], ordered=True)
+    )
 
     logger.info("Simulating through another head model (skull, electrode positions)")
     rng = np.random.default_rng([seed, 0])
     info_true = jitter_electrodes(info, ELECTRODE_JITTER, rng)
     fwd_true = make_fsaverage_forward(info_true, **TRUE_HEAD, verbose=False)
-    fwd_true = mne.convert_forward_solution(fwd_true, surf_ori=True, force_fixed=True,
-                                            verbose=False)  # fmt: skip
+    fwd_true = cortex_normal(fwd_true)
     src = read_fsaverage_source_space()
     graph = source_graph(src, verbose=False)
     parcellation = parcellate_source_space(src, 500, seed=seed, verbose=False)
     n_ch = len(info.ch_names)
     sim = EEGSimulator(
-        fwd_true, benchmark_waveforms(seed=seed), parcellation, sfreq=SFREQ, duration=1.0,
-        n_channels_range=(n_ch, n_ch), gain_sigma=0.0, noise_kinds=("white", "pink", "spatial"),
-        max_sources=max(n_sources), verbose=False,
-    )  # fmt: skip
+        fwd_true,
+        benchmark_waveforms(seed=seed),
+        parcellation,
+        sfreq=SFREQ,
+        duration=1.0,
+        n_channels_range=(n_ch, n_ch),
+        gain_sigma=0.0,
+        noise_kinds=("white", "pink", "spatial"),
+        max_sources=max(n_sources),
+        verbose=False,
+    )
     noise_cov = _noise_covariance(sim, info, rng)
 
     records, cases = [], {}
     for n_src in n_sources:
         for trial in range(int(n_trials)):
-            draw = sim.draw(np.random.default_rng([seed, n_src, trial, int(round(snr_db * 10))]),
-                            snr_db=float(snr_db), n_sources=n_src)  # fmt: skip
+            draw = sim.draw(
+                np.random.default_rng([seed, n_src, trial, int(round(snr_db * 10))]),
+                snr_db=float(snr_db),
+                n_sources=n_src,
+            )
             evoked = mne.EvokedArray(draw["eeg"], info, tmin=0.0, verbose=False)
             evoked.set_eeg_reference(projection=True, verbose=False)
             truth = _truth(draw, src)
-            condition = dict(n_sources=n_src, snr_db=float(snr_db), trial=trial,
-                             noise=draw["noise_kind"])  # fmt: skip
+            condition = dict(
+                n_sources=n_src,
+                snr_db=float(snr_db),
+                trial=trial,
+                noise=draw["noise_kind"],
+            )
             stcs = {}
             for name in methods:
                 t0 = time.perf_counter()
-                stc = compare_inverse_methods(evoked, fwd, noise_cov, [name], model=bf_model,
-                                              verbose=False)  # fmt: skip
+                stc = compare_inverse_methods(
+                    evoked, fwd, noise_cov, [name], model=bf_model, verbose=False
+                )
                 elapsed = time.perf_counter() - t0
                 key, stc = next(iter(stc.items()))
                 title = _TITLES.get(key, key)
                 stcs[title] = stc
                 scores = metrics.evaluate(stc, truth, src, graph, parcellation.labels)
                 records.append(dict(condition, method=title, time_s=elapsed, **scores))
-                logger.info(f"{n_src} source(s), trial {trial}: {title} "
-                            f"LE {scores['localization_error']:.1f} mm, "
-                            f"AUC {scores['auc']:.3f}, {elapsed:.2f} s")  # fmt: skip
+                logger.info(
+                    f"{n_src} source(s), trial {trial}: {title} "
+                    f"LE {scores['localization_error']:.1f} mm, "
+                    f"AUC {scores['auc']:.3f}, {elapsed:.2f} s"
+                )
             if trial == 0:
                 cases[n_src] = (truth, stcs)
 
     if figures:
-        from .viz import ensure_3d_display
+        from ..viz import ensure_3d_display
 
         ensure_3d_display()
         for n_src, (truth, stcs) in cases.items():
             key = f"case_{n_src}sources"
-            outputs[key] = out_dir / f"cortex-{n_src}source{'s' if n_src > 1 else ''}.png"
+            outputs[key] = (
+                out_dir / f"cortex-{n_src}source{'s' if n_src > 1 else ''}.png"
+            )
             _plot_case(truth, stcs, subjects_dir, outputs[key])
         if head_figures:
             outputs.update(_head_figures(info, fwd, subjects_dir, out_dir, tag))
@@ -236,10 +264,19 @@ def run_demo(
     outputs["records"].write_text(json.dumps(records, indent=0))
     outputs["results"] = out_dir / "results.md"
     description = _model_description(bf_model, model) if bf_model is not None else None
-    outputs["results"].write_text(_report(
-        records, outputs, out_dir, montage=tag, n_channels=n_ch, snr_db=snr_db,
-        model=description, command=command, wall_s=time.perf_counter() - t_start,
-    ))  # fmt: skip
+    outputs["results"].write_text(
+        _report(
+            records,
+            outputs,
+            out_dir,
+            montage=tag,
+            n_channels=n_ch,
+            snr_db=snr_db,
+            model=description,
+            command=command,
+            wall_s=time.perf_counter() - t_start,
+        )
+    )
     for key, path in outputs.items():
         logger.info(f"Wrote {key}: {path}")
     return outputs
@@ -247,24 +284,33 @@ def run_demo(
 
 def _energy(stc):
     """One-sample estimate of the RMS over time of each source (what the metrics score)."""
-    return mne.SourceEstimate(np.sqrt(np.mean(stc.data**2, axis=1, keepdims=True)), stc.vertices,
-                              tmin=0.0, tstep=stc.tstep, subject=stc.subject)  # fmt: skip
+    return mne.SourceEstimate(
+        np.sqrt(np.mean(stc.data**2, axis=1, keepdims=True)),
+        stc.vertices,
+        tmin=0.0,
+        tstep=stc.tstep,
+        subject=stc.subject,
+    )
 
 
 def _plot_case(truth, stcs, subjects_dir, fname):
     """Energy maps of the truth and of every estimate, side by side on the cortex."""
     import matplotlib.pyplot as plt
 
-    from .inverse import plot_inverse_comparison
+    from ..inverse import plot_inverse_comparison
 
     maps = {name: _energy(stc) for name, stc in {"truth": truth.stc, **stcs}.items()}
-    fig = plot_inverse_comparison(maps, subjects_dir, hemi="split", views=["lat", "med", "ven"],
-                                  size=(260, 190))  # fmt: skip
+    fig = plot_inverse_comparison(
+        maps, subjects_dir, hemi="split", views=["lat", "med", "ven"], size=(260, 190)
+    )
     try:
         for ax, (name, stc) in zip(fig.axes, maps.items()):
             ax.set_title(f"{name} (max {stc.data.max():.3g})", fontsize=10)
-        fig.suptitle("Source energy (RMS over the 1 s window), each map on its own scale: "
-                     "colour from 20% of its maximum", fontsize=10)  # fmt: skip
+        fig.suptitle(
+            "Source energy (RMS over the 1 s window), each map on its own scale: "
+            "colour from 20% of its maximum",
+            fontsize=10,
+        )
         fig.tight_layout(rect=(0, 0, 1, 0.985))  # room for the suptitle
         fig.savefig(fname, dpi=100)
     finally:
@@ -273,14 +319,19 @@ def _plot_case(truth, stcs, subjects_dir, fname):
 
 def _head_figures(info, fwd, subjects_dir, out_dir, tag):
     """The head model with the electrodes, and the EEG sensitivity map."""
-    from .viz import save_screenshot
+    from ..viz import save_screenshot
 
     outputs = {"alignment": out_dir / f"fsaverage-{tag}-alignment.png"}
     fig = mne.viz.plot_alignment(
-        info, trans=fsaverage_trans_path(), subject="fsaverage",
-        subjects_dir=subjects_dir, eeg="projected", coord_frame="mri",
-        surfaces=dict(head=0.25, outer_skull=0.35, inner_skull=0.5, pial=1.0), verbose=False,
-    )  # fmt: skip
+        info,
+        trans=fsaverage_trans_path(),
+        subject="fsaverage",
+        subjects_dir=subjects_dir,
+        eeg="projected",
+        coord_frame="mri",
+        surfaces=dict(head=0.25, outer_skull=0.35, inner_skull=0.5, pial=1.0),
+        verbose=False,
+    )
     mne.viz.set_3d_view(fig, azimuth=135, elevation=70, distance=0.55)
     save_screenshot(fig, outputs["alignment"])
     # How strongly each cortical source reaches this montage: the classic
@@ -288,28 +339,54 @@ def _head_figures(info, fwd, subjects_dir, out_dir, tag):
     outputs["sensitivity"] = out_dir / f"fsaverage-{tag}-sensitivity.png"
     smap = mne.sensitivity_map(fwd, ch_type="eeg", mode="fixed", verbose=False)
     brain = smap.plot(
-        subject="fsaverage", subjects_dir=subjects_dir, hemi="split",
-        views=["lat", "med"], size=(900, 700), background="white",
-        time_viewer=False, clim=dict(kind="percent", lims=[5, 50, 95]), verbose=False,
-    )  # fmt: skip
+        subject="fsaverage",
+        subjects_dir=subjects_dir,
+        hemi="split",
+        views=["lat", "med"],
+        size=(900, 700),
+        background="white",
+        time_viewer=False,
+        clim=dict(kind="percent", lims=[5, 50, 95]),
+        verbose=False,
+    )
     save_screenshot(brain, outputs["sensitivity"])
     return outputs
 
 
 def _case_table(records):
-    from .evaluation.benchmark import _SHORT
+    from .benchmark import _SHORT
 
-    head = ["sources", "trial", "noise", "method", *(_SHORT[m] for m in DEMO_METRICS), "time s"]
+    head = [
+        "sources",
+        "trial",
+        "noise",
+        "method",
+        *(_SHORT[m] for m in DEMO_METRICS),
+        "time s",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for rec in records:
         cells = [f"{rec[m]:.3g}" for m in (*DEMO_METRICS, "time_s")]
-        lines.append("| " + " | ".join([str(rec["n_sources"]), str(rec["trial"]),
-                                        str(rec["noise"]), rec["method"], *cells]) + " |")  # fmt: skip
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    str(rec["n_sources"]),
+                    str(rec["trial"]),
+                    str(rec["noise"]),
+                    rec["method"],
+                    *cells,
+                ]
+            )
+            + " |"
+        )
     return "\n".join(lines)
 
 
-def _report(records, outputs, out_dir, *, montage, n_channels, snr_db, model, command, wall_s):
-    from .evaluation.benchmark import ELECTRODE_JITTER, TRUE_HEAD, _markdown, summarize
+def _report(
+    records, outputs, out_dir, *, montage, n_channels, snr_db, model, command, wall_s
+):
+    from .benchmark import ELECTRODE_JITTER, TRUE_HEAD, _markdown, summarize
 
     sections = [
         "# BrainForge vs classical inverses on simulated EEG",
@@ -344,11 +421,15 @@ def _report(records, outputs, out_dir, *, montage, n_channels, snr_db, model, co
     ]
     figures = [(k, p) for k, p in outputs.items() if k.startswith("case_")]
     if figures:
-        sections += ["## Cortex maps", "",
-                     "Energy (RMS over the window) of the true sources and of each "
-                     "method's estimate, as the metrics score them; each map has its own "
-                     "colour scale (units differ: BrainForge and eLORETA give dipole "
-                     "moments, dSPM and sLORETA noise-normalised values).", ""]  # fmt: skip
+        sections += [
+            "## Cortex maps",
+            "",
+            "Energy (RMS over the window) of the true sources and of each "
+            "method's estimate, as the metrics score them; each map has its own "
+            "colour scale (units differ: BrainForge and eLORETA give dipole "
+            "moments, dSPM and sLORETA noise-normalised values).",
+            "",
+        ]
         for key, path in figures:
             n = key.split("_")[1].replace("sources", "")
             sections += [f"![{n} source(s)]({Path(path).relative_to(out_dir)})", ""]

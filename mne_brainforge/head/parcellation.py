@@ -174,7 +174,10 @@ def _hemisphere_graph(s):
         full_edges = _unique_edges(_tri_edges(tris), s["np"])
         full = _graph_from_edges(full_edges, s["rr"])
         _, _, owner = dijkstra(
-            full, directed=False, indices=vertno, min_only=True,
+            full,
+            directed=False,
+            indices=vertno,
+            min_only=True,
             return_predecessors=True,
         )
         valid = owner >= 0
@@ -300,9 +303,12 @@ def _weighted_voronoi(coo, n, seeds, offsets, eps):
     data = np.concatenate([coo.data, offsets + eps])
     aug = sparse.csr_matrix((data, (rows, cols)), (n + k, n + k))
     _, _, sources = dijkstra(
-        aug, directed=True, indices=n + np.arange(k), min_only=True,
+        aug,
+        directed=True,
+        indices=n + np.arange(k),
+        min_only=True,
         return_predecessors=True,
-    )  # fmt: skip
+    )
     return sources[:n] - n
 
 
@@ -483,10 +489,20 @@ class Parcellation:
     """
 
     def __init__(
-        self, labels, vertices, pos, graph, source_areas, *, normals=None,
-        subject=None, hemi_names=None, centre_index=None,
-        coord_frame=FIFF.FIFFV_COORD_MRI, info=None,
-    ):  # fmt: skip
+        self,
+        labels,
+        vertices,
+        pos,
+        graph,
+        source_areas,
+        *,
+        normals=None,
+        subject=None,
+        hemi_names=None,
+        centre_index=None,
+        coord_frame=FIFF.FIFFV_COORD_MRI,
+        info=None,
+    ):
         self.vertices = [np.asarray(v, dtype=np.int64) for v in vertices]
         self.hemi_names = list(hemi_names or ["lh", "rh"][: len(self.vertices)])
         n_per_hemi = [len(v) for v in self.vertices]
@@ -497,11 +513,13 @@ class Parcellation:
         self.graph = sparse.csr_matrix(graph)
         self.normals = None if normals is None else np.asarray(normals, dtype=float)
         if (
-            self.labels.shape != (n,) or self.pos.shape != (n, 3)
-            or self.source_areas.shape != (n,) or self.graph.shape != (n, n)
+            self.labels.shape != (n,)
+            or self.pos.shape != (n, 3)
+            or self.source_areas.shape != (n,)
+            or self.graph.shape != (n, n)
             or (self.normals is not None and self.normals.shape != (n, 3))
             or len(self.hemi_names) != len(self.vertices)
-        ):  # fmt: skip
+        ):
             raise ValueError("Inconsistent parcellation arrays (number of sources).")
         self.n_sources = n
         self.n_regions = int(self.labels.max()) + 1 if n else 0
@@ -650,9 +668,12 @@ class Parcellation:
             local = idx - self._hemi_offset[h]
             out.append(
                 mne.Label(
-                    vertices=self.vertices[h][local], pos=self.pos[idx], hemi=hemi,
-                    name=f"bf-{hemi}-{r:0{width}d}", subject=self.subject,
-                )  # fmt: skip
+                    vertices=self.vertices[h][local],
+                    pos=self.pos[idx],
+                    hemi=hemi,
+                    name=f"bf-{hemi}-{r:0{width}d}",
+                    subject=self.subject,
+                )
             )
         return out
 
@@ -742,12 +763,18 @@ class Parcellation:
         )
         normals = state.get("normals")
         return cls(
-            state["labels"], [state[f"vertices_{i}"] for i in range(len(hemi_names))],
-            state["pos"], graph, state["source_areas"], normals=normals,
-            subject=state["subject"], hemi_names=hemi_names,
-            centre_index=state["centre_index"], coord_frame=state["coord_frame"],
+            state["labels"],
+            [state[f"vertices_{i}"] for i in range(len(hemi_names))],
+            state["pos"],
+            graph,
+            state["source_areas"],
+            normals=normals,
+            subject=state["subject"],
+            hemi_names=hemi_names,
+            centre_index=state["centre_index"],
+            coord_frame=state["coord_frame"],
             info=state.get("info"),
-        )  # fmt: skip
+        )
 
     def save(self, fname, *, overwrite=False):
         """Save to a ``.npz`` file (no pickles; read back with :meth:`load`).
@@ -813,9 +840,14 @@ class Parcellation:
 
 @verbose
 def parcellate_source_space(
-    src, n_regions=DEFAULT_N_REGIONS, *, balance="sources", n_iter=DEFAULT_N_ITER,
-    seed=0, verbose=None,
-):  # fmt: skip
+    src,
+    n_regions=DEFAULT_N_REGIONS,
+    *,
+    balance="sources",
+    n_iter=DEFAULT_N_ITER,
+    seed=0,
+    verbose=None,
+):
     """Split a surface source space into contiguous regions of similar size.
 
     Parameters
@@ -860,7 +892,7 @@ def parcellate_source_space(
 
     Notes
     -----
-    See :mod:`mne_brainforge.simulation.parcellation` for the method. Regions
+    See :mod:`mne_brainforge.head.parcellation` for the method. Regions
     are contiguous in the source graph (:func:`source_graph`) by
     construction, and never cross hemispheres.
 
@@ -901,7 +933,7 @@ def parcellate_source_space(
     rngs = [np.random.default_rng(ss) for ss in seeds]
 
     labels, offset, start = [], 0, 0
-    for s, n_h, k, rng in zip(src, counts, split, rngs):
+    for _s, n_h, k, rng in zip(src, counts, split, rngs):
         sl = slice(start, start + n_h)
         lab = _parcellate_hemisphere(
             graph[sl, sl], pos[sl], mass[sl], int(k), rng, n_iter
@@ -918,14 +950,24 @@ def parcellate_source_space(
     if subject is None:
         subject = src[0].get("subject_his_id")
     info = dict(
-        seed=seed, balance=balance, n_iter=n_iter, graph_method=methods,
+        seed=seed,
+        balance=balance,
+        n_iter=n_iter,
+        graph_method=methods,
         n_regions_per_hemi=split.tolist(),
-    )  # fmt: skip
+    )
     parc = Parcellation(
-        labels, [s["vertno"] for s in src], pos, graph, areas, normals=normals,
-        subject=subject, hemi_names=_hemi_names(src), coord_frame=src[0]["coord_frame"],
+        labels,
+        [s["vertno"] for s in src],
+        pos,
+        graph,
+        areas,
+        normals=normals,
+        subject=subject,
+        hemi_names=_hemi_names(src),
+        coord_frame=src[0]["coord_frame"],
         info=info,
-    )  # fmt: skip
+    )
     logger.info(
         f"Parcellated {n_total} sources into {n_regions} regions {split.tolist()} in "
         f"{time.perf_counter() - t0:.2f} s: {parc.sizes.min()}-{parc.sizes.max()} "

@@ -48,9 +48,20 @@ def ensure_3d_display():
             )
         read_fd, write_fd = os.pipe()
         _XVFB = subprocess.Popen(
-            [xvfb, "-displayfd", str(write_fd), "-screen", "0", "1920x1080x24", "-nolisten", "tcp"],
-            pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                xvfb,
+                "-displayfd",
+                str(write_fd),
+                "-screen",
+                "0",
+                "1920x1080x24",
+                "-nolisten",
+                "tcp",
+            ],
+            pass_fds=(write_fd,),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         os.close(write_fd)
         with os.fdopen(read_fd) as fid:
             display = fid.readline().strip()
@@ -145,13 +156,21 @@ def plot_simulation(library, simulator, draw, info, subjects_dir, fname):
     fig = plt.figure(figsize=(15, 8))
     grid = fig.add_gridspec(2, 4)
     ax = fig.add_subplot(grid[0, 0])
-    times = library.times if hasattr(library, "times") else np.arange(library.spikes.shape[1]) / library.sfreq
+    times = (
+        library.times
+        if hasattr(library, "times")
+        else np.arange(library.spikes.shape[1]) / library.sfreq
+    )
     rng = np.random.default_rng(0)
     for k in rng.choice(len(library.spikes), 8, replace=False):
         ax.plot(times, library.spikes[k], lw=1)
-    ax.set(title=f"TVB spikes ({len(library.spikes)} in library)", xlabel="time (s)", ylabel="mV")
+    ax.set(
+        title=f"TVB spikes ({len(library.spikes)} in library)",
+        xlabel="time (s)",
+        ylabel="mV",
+    )
     ax = fig.add_subplot(grid[0, 1])
-    bg = library.background[: 3]
+    bg = library.background[:3]
     for k, segment in enumerate(bg):
         ax.plot(np.arange(segment.size) / library.sfreq, segment + 3 * k, lw=0.8)
     ax.set(title="background segments", xlabel="time (s)", yticks=[])
@@ -162,10 +181,18 @@ def plot_simulation(library, simulator, draw, info, subjects_dir, fname):
     stc = mne.SourceEstimate(weights[:, None], vertices, 0, 1, subject="fsaverage")
     centre = draw["patches"][0].centre_index
     hemi = "lh" if centre < len(vertices[0]) else "rh"
-    brain = stc.plot(subject="fsaverage", subjects_dir=subjects_dir, hemi=hemi, views="lat",
-                     size=(500, 400), background="white", time_viewer=False, colorbar=False,
-                     clim=dict(kind="value", lims=[1e-12, weights.max() / 2, weights.max()]),
-                     verbose=False)  # fmt: skip
+    brain = stc.plot(
+        subject="fsaverage",
+        subjects_dir=subjects_dir,
+        hemi=hemi,
+        views="lat",
+        size=(500, 400),
+        background="white",
+        time_viewer=False,
+        colorbar=False,
+        clim=dict(kind="value", lims=[1e-12, weights.max() / 2, weights.max()]),
+        verbose=False,
+    )
     ax = fig.add_subplot(grid[0, 2:])
     ax.imshow(brain.screenshot())
     brain.close()
@@ -176,14 +203,25 @@ def plot_simulation(library, simulator, draw, info, subjects_dir, fname):
     t = np.arange(draw["eeg"].shape[1]) / simulator.sfreq
     ax.plot(t, draw["eeg"][draw["mask"]].T * 1e6, lw=0.5, color="k", alpha=0.5)
     noise = draw["noise_kind"] or "none"
-    ax.set(title=f"EEG: {draw['mask'].sum()} channels kept, SNR {draw['snr_db']:.1f} dB, "
-           f"{noise} noise", xlabel="time (s)", ylabel="µV")  # fmt: skip
+    ax.set(
+        title=f"EEG: {draw['mask'].sum()} channels kept, SNR {draw['snr_db']:.1f} dB, "
+        f"{noise} noise",
+        xlabel="time (s)",
+        ylabel="µV",
+    )
     peak = int(np.argmax(np.abs(draw["signal"]).sum(0)))
-    for col, (data, title) in enumerate(((draw["signal"], "noise-free"), (draw["eeg"], "with noise"))):
+    for col, (data, title) in enumerate(
+        ((draw["signal"], "noise-free"), (draw["eeg"], "with noise"))
+    ):
         ax = fig.add_subplot(grid[1, 2 + col])
         mask = draw["mask"]
-        mne.viz.plot_topomap(data[mask, peak], mne.pick_info(info, np.flatnonzero(mask)),
-                             axes=ax, show=False, contours=4)  # fmt: skip
+        mne.viz.plot_topomap(
+            data[mask, peak],
+            mne.pick_info(info, np.flatnonzero(mask)),
+            axes=ax,
+            show=False,
+            contours=4,
+        )
         ax.set_title(f"{title}, t = {t[peak]:.2f} s")
     fig.tight_layout()
     fig.savefig(fname, dpi=100)

@@ -1,4 +1,4 @@
-"""Package-wide helpers."""
+"""Where mne-brainforge keeps its data (MNE config keys)."""
 
 from pathlib import Path
 

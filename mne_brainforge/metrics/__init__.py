@@ -1,0 +1,31 @@
+"""Metrics stage: how close an estimate is to the simulated truth."""
+
+from .scores import (
+    GroundTruth,
+    auc,
+    energy_map,
+    evaluate,
+    local_maxima,
+    localization_error,
+    nmse,
+    otsu_threshold,
+    region_precision_recall,
+    source_positions,
+    spatial_dispersion,
+    temporal_correlation,
+)
+
+__all__ = [
+    "GroundTruth",
+    "auc",
+    "energy_map",
+    "evaluate",
+    "local_maxima",
+    "localization_error",
+    "nmse",
+    "otsu_threshold",
+    "region_precision_recall",
+    "source_positions",
+    "spatial_dispersion",
+    "temporal_correlation",
+]
