@@ -6,13 +6,13 @@ import pytest
 import torch
 from mne.io.constants import FIFF
 
+from mne_brainforge.head import fixed_orientation_gain
 from mne_brainforge.simulation.dataset import EEGSimulator, SyntheticEEGDataset
 from mne_brainforge.simulation.synthesis import (
     NOISE_KINDS,
     add_noise_at_snr,
     average_reference,
     check_snr_range,
-    fixed_orientation_gain,
     measured_snr,
 )
 
