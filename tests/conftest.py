@@ -1,9 +1,39 @@
+import os
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from mne_brainforge import make_fsaverage_forward
 from mne_brainforge.datasets import fetch_fsaverage
 from mne_brainforge.head import make_montage_info
+from mne_brainforge.weights import fetch_weights, get_weights_entry, list_weights
+
+REPO = Path(__file__).parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def weights_cache(tmp_path_factory):
+    """A weights cache holding the released files, filled the way a user would.
+
+    The files are verified with ``fetch_weights(path=<local file>)`` and put in a
+    temporary cache that ``MNE_BRAINFORGE_WEIGHTS_PATH`` points to (subprocesses
+    such as the tutorials inherit it), so nothing loads weights by repository path
+    and nothing downloads.
+    """
+    cache = tmp_path_factory.mktemp("weights-cache")
+    for name in list_weights():
+        local = REPO / "weights" / get_weights_entry(name).filename
+        if local.is_file():
+            shutil.copy(fetch_weights(name, path=local, verbose="error"), cache)
+    old = os.environ.get("MNE_BRAINFORGE_WEIGHTS_PATH")
+    os.environ["MNE_BRAINFORGE_WEIGHTS_PATH"] = str(cache)
+    yield cache
+    if old is None:
+        del os.environ["MNE_BRAINFORGE_WEIGHTS_PATH"]
+    else:
+        os.environ["MNE_BRAINFORGE_WEIGHTS_PATH"] = old
 
 
 @pytest.fixture(scope="session")

@@ -99,13 +99,9 @@ def test_causal_model_ignores_the_future():
 
 
 def test_predict_regions_folds_batchnorm_and_follows_the_weights():
-    from pathlib import Path
+    from mne_brainforge import load_pretrained
 
-    from mne_brainforge.nn import BrainForgeModel
-
-    model = BrainForgeModel.load(
-        Path(__file__).parents[1] / "weights" / "fsaverage-brainforge.pt"
-    )
+    model = load_pretrained("fsaverage-brainforge", download=False)
     pos = _positions("biosemi64")
     eeg = np.random.default_rng(0).standard_normal((5, 64, model.n_times)).cumsum(-1)
     out = model.predict_regions(eeg, pos)

@@ -29,6 +29,7 @@ from mne_brainforge.weights import (
 )
 
 NAME = "tiny-test"
+RELEASE = "weights-v9.9"
 NET = dict(
     size=8, d_model=16, cnn_channels=(4,), n_heads=2, n_layers=1, dim_feedforward=32
 )
@@ -91,7 +92,7 @@ def registry(tmp_path, monkeypatch, model_file):
     monkeypatch.setattr(weights, "REGISTRY_PATH", tmp_path / "registry.json")
     monkeypatch.setattr(weights, "_repo_weights_dir", lambda: tmp_path / "repo_weights")
     monkeypatch.setenv("MNE_BRAINFORGE_WEIGHTS_PATH", str(tmp_path / "cache"))
-    return register_weights(model_file, NAME, license="BSD-3-Clause")
+    return register_weights(model_file, NAME, release=RELEASE, license="BSD-3-Clause")
 
 
 class _Server:
@@ -112,8 +113,9 @@ class _Server:
         self.httpd = ThreadingHTTPServer(
             ("127.0.0.1", 0), functools.partial(Handler, directory=str(directory))
         )
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/weights/"
-        (directory / "weights").mkdir()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/releases/"
+        self.release_dir = directory / "releases" / RELEASE
+        self.release_dir.mkdir(parents=True)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
@@ -128,7 +130,7 @@ def server(tmp_path, monkeypatch, registry, model_file):
     """Serves the tiny model at MNE_BRAINFORGE_WEIGHTS_URL."""
     (tmp_path / "www").mkdir()
     srv = _Server(tmp_path / "www")
-    shutil.copy(model_file, srv.dir / "weights" / registry.filename)
+    shutil.copy(model_file, srv.release_dir / registry.filename)
     monkeypatch.setenv("MNE_BRAINFORGE_WEIGHTS_URL", srv.url)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     yield srv
@@ -162,8 +164,8 @@ def test_registry(registry, model_file, tmp_path, monkeypatch):
     with pytest.raises(TypeError):
         entry.meta["n_regions"] = 5
     # updating an entry keeps the others; the JSON round-trips
-    register_weights(model_file, "other", license="CC-BY-4.0")
-    register_weights(model_file, NAME, license="MIT")
+    register_weights(model_file, "other", release=RELEASE, license="CC-BY-4.0")
+    register_weights(model_file, NAME, release="weights-v10", license="MIT")
     assert list_weights() == ["other", NAME]
     assert get_weights_entry(NAME).meta["license"] == "MIT"
     with pytest.raises(
@@ -193,7 +195,8 @@ def test_download_cache_and_load(server, registry, model_file, tmp_path):
         fname == cache / registry.filename
         and fname.read_bytes() == model_file.read_bytes()
     )
-    assert server.requests == [f"/weights/{registry.filename}"]
+    assert server.requests == [f"/releases/{RELEASE}/{registry.filename}"]
+    assert registry.url == f"{server.url}{RELEASE}/{registry.filename}"
     log = log.getvalue()
     assert "Downloading weights" in log and server.url in log
     model = load_pretrained(NAME)
@@ -211,7 +214,7 @@ def test_download_cache_and_load(server, registry, model_file, tmp_path):
 
 
 def test_tampered_download_refused(server, registry, tmp_path):
-    _tamper(server.dir / "weights" / registry.filename)
+    _tamper(server.release_dir / registry.filename)
     with pytest.raises(ValueError, match="tampered with, and is refused") as err:
         fetch_weights(NAME)
     assert server.url in str(err.value) and "Nothing was kept" in str(err.value)
@@ -233,13 +236,15 @@ def test_tampered_cache(server, registry, model_file, tmp_path):
     assert len(server.requests) == 2
     # and if the server is tampered too, nothing is left
     _tamper(fname)
-    _tamper(server.dir / "weights" / registry.filename)
+    _tamper(server.release_dir / registry.filename)
     with pytest.raises(ValueError, match="refused"):
         fetch_weights(NAME)
     assert not fname.exists()
 
 
-def test_local_path_and_repo_folder_offline(server, registry, model_file, tmp_path):
+def test_local_path_and_repo_folder_offline(
+    server, registry, model_file, tmp_path, monkeypatch
+):
     server.stop()
     assert fetch_weights(NAME, path=model_file) == model_file
     _same_outputs(
@@ -252,10 +257,13 @@ def test_local_path_and_repo_folder_offline(server, registry, model_file, tmp_pa
         fetch_weights(NAME, path=bad)
     with pytest.raises(FileNotFoundError, match="missing.pt does not exist"):
         fetch_weights(NAME, path=tmp_path / "missing.pt")
-    # the weights/ folder of a source checkout
+    # the weights/ folder of a source checkout: only used when asked for
     repo = tmp_path / "repo_weights"
     repo.mkdir()
     shutil.copy(model_file, repo / registry.filename)
+    with pytest.raises(OSError, match="Could not download"):
+        fetch_weights(NAME)
+    monkeypatch.setenv(weights.CHECKOUT_KEY, "true")
     with catch_logging(verbose=True) as log:
         assert fetch_weights(NAME) == repo / registry.filename
     assert "source checkout" in log.getvalue()
@@ -282,8 +290,9 @@ def test_offline_nothing_cached(server, registry, tmp_path, monkeypatch, how):
     cache = tmp_path / "cache"
     with pytest.raises(OSError, match="Could not download") as err:
         fetch_weights(NAME)
-    assert url + registry.filename in str(err.value) and str(cache) in str(err.value)
+    expected_url = f"{url}{RELEASE}/{registry.filename}"
+    assert expected_url in str(err.value) and str(cache) in str(err.value)
     assert not (cache / registry.filename).exists()
     with pytest.raises(FileNotFoundError, match="download=False") as err:
         fetch_weights(NAME, download=False)
-    assert url + registry.filename in str(err.value) and str(cache) in str(err.value)
+    assert expected_url in str(err.value) and str(cache) in str(err.value)

@@ -5,4 +5,6 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$ROOT/tools/setup.sh"
 cd "$ROOT"
+# the released weights committed in this checkout, offline (fetch_weights verifies the hash)
+export MNE_BRAINFORGE_WEIGHTS_FROM_CHECKOUT=true
 exec "${BRAINFORGE_VENV:-$ROOT/.venv}/bin/brainforge" --verbose info demo --out-dir "${1:-out/demo}"

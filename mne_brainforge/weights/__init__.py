@@ -22,9 +22,15 @@ from ..utils import atomic_write_text, file_sha256, get_data_path
 
 #: Name of the default pretrained model.
 DEFAULT_WEIGHTS = "fsaverage-brainforge"
-#: Where released files are downloaded from (config key / environment variable
-#: ``MNE_BRAINFORGE_WEIGHTS_URL`` overrides it).
-BASE_URL = "https://github.com/mne-tools/mne-brainforge/raw/main/weights/"
+#: Where released files are downloaded from: ``<BASE_URL><release>/<filename>``, a
+#: GitHub release per weights version, so a retrained model never replaces the file an
+#: older install pinned the hash of. The config key / environment variable
+#: ``MNE_BRAINFORGE_WEIGHTS_URL`` replaces the base (a mirror with the same layout).
+BASE_URL = "https://github.com/mne-tools/mne-brainforge/releases/download/"
+#: Config key / environment variable that, set to ``true``, makes
+#: :func:`~mne_brainforge.fetch_weights` use the ``weights/`` folder of a source
+#: checkout (never used otherwise).
+CHECKOUT_KEY = "MNE_BRAINFORGE_WEIGHTS_FROM_CHECKOUT"
 #: The registry shipped with the package.
 REGISTRY_PATH = Path(__file__).with_name("registry.json")
 
@@ -40,7 +46,9 @@ class WeightsEntry:
     name : str
         Name of the weights (the registry key), e.g. ``'fsaverage-brainforge'``.
     filename : str
-        File name in the release folder and in the cache.
+        File name in the release and in the cache.
+    release : str
+        The release (tag) that publishes the file; part of its URL.
     sha256 : str
         SHA-256 of the file (hex).
     size : int
@@ -66,6 +74,7 @@ class WeightsEntry:
 
     name: str
     filename: str
+    release: str
     sha256: str
     size: int
     meta: dict = field(default_factory=dict, hash=False)
@@ -80,14 +89,15 @@ class WeightsEntry:
         Examples
         --------
         >>> from mne_brainforge.weights import get_weights_entry
-        >>> get_weights_entry().url
-        'https://github.com/mne-tools/mne-brainforge/raw/main/weights/fsaverage-brainforge.pt'
+        >>> get_weights_entry("fsaverage-brainforge").url
+        'https://github.com/mne-tools/mne-brainforge/releases/download/weights-v0.1.0/fsaverage-brainforge.pt'
         """
-        return _base_url() + self.filename
+        return f"{_base_url()}{self.release}/{self.filename}"
 
     def __repr__(self):
         lines = [
-            f"<WeightsEntry {self.name!r} | {self.filename}, {sizeof_fmt(self.size)}, "
+            f"<WeightsEntry {self.name!r} | {self.filename} ({self.release}), "
+            f"{sizeof_fmt(self.size)}, "
             f"sha256 {self.sha256[:12]}...>"
         ]
         lines += [f"  {key}: {value}" for key, value in self.meta.items()]
@@ -163,10 +173,15 @@ def _repo_weights_dir():
     return Path(__file__).resolve().parents[2] / "weights"
 
 
+def _use_checkout():
+    return str(mne.get_config(CHECKOUT_KEY, "false")).lower() in ("true", "1", "yes")
+
+
 def _corrupt_error(entry, what, detail, advice):
     return ValueError(
-        f"{what} does not match the registered SHA-256 of weights {entry.name!r} ({detail}): "
-        f"it is corrupt, truncated or has been tampered with, and is refused. {advice}"
+        f"{what} does not match the registered SHA-256 of weights {entry.name!r} "
+        f"({detail}): it is corrupt, truncated or has been tampered with, and is "
+        f"refused. {advice}"
     )
 
 
@@ -194,17 +209,21 @@ def fetch_weights(name=DEFAULT_WEIGHTS, *, path=None, download=True, verbose=Non
     The file is looked for, in order:
 
     1. ``path`` if it is a file (never any network access);
-    2. the ``weights/`` folder of a source checkout of mne-brainforge;
+    2. only if the config key / environment variable
+       ``MNE_BRAINFORGE_WEIGHTS_FROM_CHECKOUT`` is ``true``: the ``weights/`` folder
+       of a source checkout of mne-brainforge (for developers and offline demos;
+       never used silently);
     3. the cache folder: ``path`` if it is a folder, else the config key /
        environment variable ``MNE_BRAINFORGE_WEIGHTS_PATH``, else
        ``<data path>/weights`` (see :func:`mne_brainforge.datasets.get_data_path`);
-    4. downloaded into the cache folder (if ``download``) from the config key /
-       environment variable ``MNE_BRAINFORGE_WEIGHTS_URL`` (a base URL), else
-       :data:`BASE_URL`.
+    4. downloaded into the cache folder (if ``download``) by :mod:`pooch` from
+       the entry's release, ``<base URL><release>/<filename>``, where the base URL
+       is the config key / environment variable ``MNE_BRAINFORGE_WEIGHTS_URL``,
+       else :data:`BASE_URL`.
 
     Every file is checked against the registry's SHA-256 and a file that differs is
-    refused (never returned) with an error. A corrupt file in the cache is deleted
-    and downloaded again if ``download`` is True; a download that does not match is
+    refused (never returned) with an error. A corrupt file in the cache is
+    downloaded again if ``download`` is True; a download that does not match is
     not kept.
 
     Parameters
@@ -247,12 +266,13 @@ def fetch_weights(name=DEFAULT_WEIGHTS, *, path=None, download=True, verbose=Non
         if path.suffix == Path(entry.filename).suffix:
             raise FileNotFoundError(f"Weights file {path} does not exist.")
         cache_dir = path
-    fname = _repo_weights_dir() / entry.filename
-    if fname.is_file():
-        logger.info(f"Using weights {name!r} from the source checkout: {fname}")
-        return _check(
-            fname, entry, "Restore it (git checkout / git lfs pull) or delete it."
-        )
+    if _use_checkout():
+        fname = _repo_weights_dir() / entry.filename
+        if fname.is_file():
+            logger.info(f"Using weights {name!r} from the source checkout: {fname}")
+            advice = "Restore it (git checkout / git lfs pull) or delete it."
+            return _check(fname, entry, advice)
+        logger.info(f"{CHECKOUT_KEY} is set but {fname} does not exist")
     fname = cache_dir / entry.filename
     if fname.is_file():
         got = file_sha256(fname)
@@ -264,46 +284,48 @@ def fetch_weights(name=DEFAULT_WEIGHTS, *, path=None, download=True, verbose=Non
                 entry,
                 fname,
                 f"expected {entry.sha256}, got {got}",
-                f"Delete it and call fetch_weights again with download=True, or download "
-                f"{entry.url} into {cache_dir}.",
+                f"Delete it and call fetch_weights again with download=True, or "
+                f"download {entry.url} into {cache_dir}.",
             )
         logger.warning(
             f"Cached {fname} is corrupt (SHA-256 mismatch); downloading it again."
         )
-        fname.unlink()
-    if not download:
+    elif not download:
         reason = f"Weights {name!r} not found and download=False."
         raise FileNotFoundError(_missing_message(entry, cache_dir, reason))
     return _download(entry, cache_dir)
 
 
 def _download(entry, cache_dir):
+    """Fetch with a pooch registry of the entry (pooch checks the hash, keeps no
+    partial or mismatching file)."""
     import pooch
 
-    url = entry.url
     progressbar = (
         importlib.util.find_spec("tqdm") is not None
         and logger.getEffectiveLevel() <= logging.INFO
     )
-    logger.info(f"Downloading weights {entry.name!r} from {url} to {cache_dir}")
+    fetcher = pooch.create(
+        path=cache_dir,
+        base_url=_base_url(),
+        registry={entry.filename: f"sha256:{entry.sha256}"},
+        urls={entry.filename: entry.url},
+    )
+    logger.info(f"Downloading weights {entry.name!r} from {entry.url} to {cache_dir}")
+    downloader = pooch.HTTPDownloader(progressbar=progressbar, timeout=_TIMEOUT)
     try:
-        fname = pooch.retrieve(
-            url=url,
-            known_hash=f"sha256:{entry.sha256}",
-            fname=entry.filename,
-            path=cache_dir,
-            downloader=pooch.HTTPDownloader(progressbar=progressbar, timeout=_TIMEOUT),
-        )
+        fname = fetcher.fetch(entry.filename, downloader=downloader)
     except ValueError as err:  # hash mismatch: pooch deletes the download
+        (Path(cache_dir) / entry.filename).unlink(missing_ok=True)
         raise _corrupt_error(
             entry,
-            f"The file downloaded from {url}",
+            f"The file downloaded from {entry.url}",
             err,
-            f"Nothing was kept in {cache_dir}. Check MNE_BRAINFORGE_WEIGHTS_URL, or upgrade "
-            "mne-brainforge if the release changed.",
+            f"Nothing was kept in {cache_dir}. Check MNE_BRAINFORGE_WEIGHTS_URL, or "
+            "upgrade mne-brainforge if the release changed.",
         ) from None
     except OSError as err:  # offline, HTTP error, ... (requests' errors are OSErrors)
-        reason = f"Could not download {url} (no network? {err})."
+        reason = f"Could not download {entry.url} (no network? {err})."
         raise OSError(_missing_message(entry, cache_dir, reason)) from None
     return Path(fname)
 
@@ -355,7 +377,7 @@ def load_pretrained(
     )
 
 
-def make_weights_entry(fname, name, **meta):
+def make_weights_entry(fname, name, *, release, **meta):
     """Make a registry entry for a model file.
 
     Parameters
@@ -365,6 +387,8 @@ def make_weights_entry(fname, name, **meta):
         <mne_brainforge.nn.BrainForgeModel.save>`.
     name : str
         Name of the weights.
+    release : str
+        The release tag that publishes the file (e.g. ``'weights-v0.2.0'``).
     **meta
         Metadata (training command, hardware, validation metrics, license, ...);
         they override what is read from the model (``subject``, ``n_regions``,
@@ -382,9 +406,11 @@ def make_weights_entry(fname, name, **meta):
     Examples
     --------
     >>> from mne_brainforge.weights import make_weights_entry
-    >>> entry = make_weights_entry("my-model.pt", "my-model", license="BSD-3-Clause")
+    >>> entry = make_weights_entry(
+    ...     "my-model.pt", "my-model", release="weights-v0.2.0", license="BSD-3-Clause"
+    ... )
     >>> sorted(entry)
-    ['filename', 'meta', 'name', 'sha256', 'size']
+    ['filename', 'meta', 'name', 'release', 'sha256', 'size']
     """
     from ..nn import BrainForgeModel
 
@@ -407,13 +433,14 @@ def make_weights_entry(fname, name, **meta):
     return dict(
         name=name,
         filename=fname.name,
+        release=release,
         sha256=file_sha256(fname),
         size=fname.stat().st_size,
         meta=auto | meta,
     )
 
 
-def register_weights(fname, name, *, registry=None, **meta):
+def register_weights(fname, name, *, release, registry=None, **meta):
     """Add or update a model file's entry in the JSON registry.
 
     Parameters
@@ -422,6 +449,8 @@ def register_weights(fname, name, *, registry=None, **meta):
         The model file (see :func:`make_weights_entry`).
     name : str
         Name of the weights.
+    release : str
+        The release tag that publishes the file (see :func:`make_weights_entry`).
     registry : path-like | None
         The registry file; None for the one shipped with the package.
     **meta
@@ -442,13 +471,15 @@ def register_weights(fname, name, *, registry=None, **meta):
     writes to the registry shipped with the package):
 
     >>> from mne_brainforge.weights import register_weights
-    >>> entry = register_weights("my-model.pt", "my-model", registry="registry.json")
+    >>> entry = register_weights(
+    ...     "my-model.pt", "my-model", release="weights-v0.2.0", registry="registry.json"
+    ... )
     >>> entry.name
     'my-model'
     """
     registry = Path(registry if registry is not None else REGISTRY_PATH)
     entries = _read_registry(registry)
-    entry = make_weights_entry(fname, name, **meta)
+    entry = make_weights_entry(fname, name, release=release, **meta)
     entries[entry.pop("name")] = entry
     atomic_write_text(registry, json.dumps(entries, indent=2, sort_keys=True) + "\n")
     return WeightsEntry(name=name, **entry)
