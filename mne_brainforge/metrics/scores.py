@@ -12,6 +12,7 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
 from scipy.spatial.distance import cdist
 
 
@@ -328,13 +329,8 @@ def spatial_dispersion(stc, truth, src):
     return float(np.sqrt(np.sum(dist**2 * energy) / np.sum(energy)) * 1e3)
 
 
-def _min_distance(points, targets, chunk=4096):
-    out = np.empty(len(points))
-    for start in range(0, len(points), chunk):
-        out[start : start + chunk] = cdist(points[start : start + chunk], targets).min(
-            1
-        )
-    return out
+def _min_distance(points, targets):
+    return cKDTree(targets).query(points)[0]
 
 
 def auc(stc, truth, src, *, far=0.02):

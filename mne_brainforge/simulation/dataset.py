@@ -4,10 +4,10 @@ import mne
 import numpy as np
 import torch
 from mne.utils import logger, verbose
-from scipy.signal import resample_poly
 
 from ..head.forward import fixed_orientation_gain
 from ..head.parcellation import Parcellation, parcellate_source_space
+from ..utils import resample
 from .patches import random_patches
 from .synthesis import (
     NOISE_KINDS,
@@ -22,15 +22,6 @@ from .synthesis import (
 SOURCE_MOMENT = 10e-9
 # Random cortical sources mixed into spatially coloured ("brain") noise
 _N_NOISE_SOURCES = 64
-
-
-def _resample(waveforms, sfreq_from, sfreq_to):
-    if np.isclose(sfreq_from, sfreq_to):
-        return np.asarray(waveforms, np.float64)
-    from fractions import Fraction
-
-    ratio = Fraction(sfreq_to / sfreq_from).limit_denominator(1000)
-    return resample_poly(waveforms, ratio.numerator, ratio.denominator, axis=-1)
 
 
 class EEGSimulator:
@@ -165,9 +156,9 @@ class EEGSimulator:
             tuple(amplitude_range),
         )
         self.line_freq = float(line_freq)
-        self.spikes = _resample(library.spikes, library.sfreq, self.sfreq)
+        self.spikes = resample(library.spikes, library.sfreq, self.sfreq)
         self.spikes /= np.abs(self.spikes).max(axis=1, keepdims=True)
-        self.background = _resample(library.background, library.sfreq, self.sfreq)
+        self.background = resample(library.background, library.sfreq, self.sfreq)
         logger.info(
             f"EEG simulator: {n_ch} channels, {parcellation.n_regions} regions, "
             f"{len(self.spikes)} spikes, {self.n_times} samples at {self.sfreq:g} Hz"

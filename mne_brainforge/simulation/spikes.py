@@ -11,15 +11,15 @@ Sparse spikes barely move the median and the MAD, so the z-score measures
 them against the background fluctuations of their own region.
 """
 
-from fractions import Fraction
-
 import numpy as np
 from mne.utils import logger, verbose
-from scipy.signal import find_peaks, resample_poly
+from scipy.signal import find_peaks
+from scipy.stats import median_abs_deviation
+
+from ..utils import check_number, resample
 
 __all__ = ["extract_background", "extract_spikes", "robust_zscore"]
 
-_MAD_TO_STD = 1.4826
 
 
 def _check_signals(signals, sfreq):
@@ -73,19 +73,8 @@ def _maybe_resample(signals, sfreq, sfreq_out):
     """Resample with a polyphase anti-aliasing filter if sfreq_out is given."""
     if sfreq_out is None:
         return signals, sfreq
-    sfreq_out = float(sfreq_out)
-    if not np.isfinite(sfreq_out) or sfreq_out <= 0:
-        raise ValueError(f"sfreq_out must be a positive number of Hz, got {sfreq_out}.")
-    if sfreq_out == sfreq:
-        return signals, sfreq
-    ratio = Fraction(sfreq_out / sfreq).limit_denominator(1000)
-    if abs(float(ratio) * sfreq - sfreq_out) > 1e-6 * sfreq_out:
-        raise ValueError(
-            f"sfreq_out / sfreq = {sfreq_out} / {sfreq} must be a ratio of small "
-            "integers."
-        )
-    out = resample_poly(signals, ratio.numerator, ratio.denominator, axis=-1)
-    return out, sfreq * float(ratio)
+    sfreq_out = check_number(sfreq_out, "sfreq_out", minimum=0, strict=True)
+    return resample(signals, sfreq, sfreq_out), sfreq_out
 
 
 def robust_zscore(signals, *, clip=3.5, n_iter=2):
@@ -130,7 +119,7 @@ def robust_zscore(signals, *, clip=3.5, n_iter=2):
 def _median_scale(signals):
     median = np.median(signals, axis=-1)
     dev = signals - median[:, np.newaxis]
-    scale = _MAD_TO_STD * np.median(np.abs(dev), axis=-1)
+    scale = median_abs_deviation(signals, axis=-1, scale="normal")
     bad = scale <= 1e-12 * np.maximum(1.0, np.abs(median))
     if bad.any():
         scale[bad] = dev[bad].std(axis=-1)

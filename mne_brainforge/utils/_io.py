@@ -27,13 +27,13 @@ def array_sha256(arr):
 def atomic_path(fname):
     """Yield a temporary sibling of ``fname``, renamed onto it if the block succeeds.
 
-    A reader never sees a partial file: the write goes to a unique hidden name in
+    A reader never sees a partial file: the write goes to a unique hidden name (same suffix) in
     the same folder (same file system, so :func:`os.replace` is atomic), which is
     removed if the block raises.
     """
     fname = Path(fname)
     fname.parent.mkdir(parents=True, exist_ok=True)
-    tmp = fname.with_name(f".{fname.name}.{uuid.uuid4().hex}.tmp")
+    tmp = fname.with_name(f".{uuid.uuid4().hex[:12]}-{fname.name}")  # same suffix
     try:
         yield tmp
         os.replace(tmp, fname)
