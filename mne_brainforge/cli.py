@@ -1,13 +1,72 @@
 """The ``brainforge`` command line."""
 
 import argparse
+import inspect
 import json
+import shlex
 import sys
 from pathlib import Path
 
 import mne
 
 from ._version import __version__
+
+#: MNE's log levels, for ``--verbose``
+_LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+#: Errors of a user's input that print as one line (``--debug``: the traceback)
+_USER_ERRORS = (ValueError, TypeError, OSError, RuntimeError, KeyError)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (the usage is in --help)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _default(func, name):
+    """The default of ``func``'s parameter ``name``: the CLI repeats none."""
+    return inspect.signature(func).parameters[name].default
+
+
+def _number(kind, minimum, strict):
+    """An argparse type: a ``kind`` (int/float) ``>= minimum`` (``>`` if strict)."""
+    bound = f"{'>' if strict else '>='} {minimum:g}"
+
+    def convert(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {'an integer' if kind is int else 'a number'} {bound}, "
+                f"got {text!r}"
+            ) from None
+        if not (value > minimum if strict else value >= minimum) or value != value:
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
+        return value
+
+    convert.__name__ = kind.__name__  # argparse names the type in its messages
+    return convert
+
+
+_positive_int = _number(int, 0, strict=True)
+_nonnegative_int = _number(int, 0, strict=False)
+_positive_float = _number(float, 0, strict=True)
+
+
+def _existing_file(text):
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"no such file: {text!r}")
+    return path
+
+
+def _log_level(text):
+    if text.lower() not in _LOG_LEVELS:
+        raise argparse.ArgumentTypeError(
+            f"must be one of {', '.join(_LOG_LEVELS)}, got {text!r}"
+        )
+    return text.lower()
 
 
 def _montage_info(montage):
@@ -56,7 +115,7 @@ def _cmd_demo(args):
             seed=args.seed,
             figures=not args.no_figures,
             head_figures=not args.no_head_figures,
-            command="brainforge " + " ".join(sys.argv[1:]),
+            command=args.command_line,
         )
     except ValueError as err:  # e.g. no pretrained weights registered, unknown montage
         raise SystemExit(f"brainforge demo: {err}") from None
@@ -113,8 +172,18 @@ def _cmd_simulate(args):
     print(f"figure: {args.out_dir / 'simulation.png'}")
 
 
+def _given(parser, argv):
+    """Destinations of the options of ``parser`` that ``argv`` sets."""
+    given = set()
+    for action in parser._actions:
+        for opt in action.option_strings:
+            if any(a == opt or a.startswith(opt + "=") for a in argv):
+                given.add(action.dest)
+    return given
+
+
 def _apply_preset(args, parser):
-    """Fill the options the command line left at their defaults from ``--preset``."""
+    """Fill the options the command line did not give from ``--preset``."""
     from .training.presets import PRESETS
 
     if args.preset is None:
@@ -123,8 +192,9 @@ def _apply_preset(args, parser):
         raise SystemExit(
             f"--preset must be one of {sorted(PRESETS)}, got {args.preset!r}."
         )
+    given = _given(parser, args.argv)
     for key, value in PRESETS[args.preset].items():
-        if getattr(args, key) == parser.get_default(key):
+        if key not in given:
             setattr(args, key, Path(value) if key == "checkpoint_dir" else value)
 
 
@@ -139,11 +209,15 @@ def _cmd_train(args):
         fwd = mne.read_forward_solution(args.forward)
     else:
         fwd = make_fsaverage_forward(_montage_info(args.montage))
-    simulator_kwargs = dict(
-        n_channels_range=tuple(args.n_channels),
-        max_sources=args.max_sources,
-        snr_range=tuple(args.snr),
-    )
+    simulator_kwargs = {  # the simulator's defaults for the options not given
+        key: tuple(value) if isinstance(value, (list, tuple)) else value
+        for key, value in dict(
+            n_channels_range=args.n_channels,
+            max_sources=args.max_sources,
+            snr_range=args.snr,
+        ).items()
+        if value is not None
+    }
     model = train_model(
         fwd,
         n_regions=args.n_regions,
@@ -161,7 +235,7 @@ def _cmd_train(args):
         max_time=args.max_time,
         verbose="info",
     )
-    model.config["training"]["command"] = "brainforge " + " ".join(sys.argv[1:])
+    model.config["training"]["command"] = args.command_line
     model.save(args.out, overwrite=True)
     print(f"{model}\nsaved to {args.out}")
 
@@ -191,25 +265,81 @@ def _cmd_benchmark(args):
         out_dir=args.out_dir,
         seed=args.seed,
         montages=args.montages,
-        command="brainforge " + " ".join(sys.argv[1:]),
+        command=args.command_line,
     )
     print(f"{len(records)} results written to {args.out_dir}/results.md")
 
 
+def _parents():
+    """Parent parsers of the options several commands share."""
+    from .evaluation.demo import run_demo
+    from .head.montage import BIOSEMI_BY_COUNT
+
+    common = _Parser(add_help=False, allow_abbrev=False)
+    common.add_argument(
+        "--verbose",
+        type=_log_level,
+        default="warning",
+        help=f"MNE log level ({', '.join(_LOG_LEVELS)}; default warning).",
+    )
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        help="Show the full traceback of an error instead of one line.",
+    )
+    seed = _Parser(add_help=False, allow_abbrev=False)
+    seed.add_argument(
+        "--seed", type=_nonnegative_int, default=0, help="Random seed (default 0)."
+    )
+    montage = _Parser(add_help=False, allow_abbrev=False)
+    default_montage = _default(run_demo, "montage")
+    montage.add_argument(
+        "--montage",
+        default=default_montage,
+        help="Standard montage name, montage file or channel count "
+        f"({', '.join(map(str, BIOSEMI_BY_COUNT))}; default {default_montage}).",
+    )
+    return common, seed, montage
+
+
+def _out_dir(default):
+    parser = _Parser(add_help=False, allow_abbrev=False)
+    parser.add_argument(
+        "--out-dir",
+        type=Path,
+        default=Path(default),
+        help=f"Output folder (default ./{default}).",
+    )
+    return parser
+
+
 def build_parser():
     """Return the argument parser of the ``brainforge`` command."""
-    parser = argparse.ArgumentParser(
+    from .evaluation.benchmark import SIZES
+    from .evaluation.demo import run_demo
+    from .head.montage import BIOSEMI_BY_COUNT
+    from .head.template import DEFAULT_CONDUCTIVITY
+    from .simulation.library import fetch_waveform_library
+    from .training import train_model
+    from .training.presets import PRESETS
+
+    common, seed, montage = _parents()
+    parser = _Parser(
         prog="brainforge",
         description="mne-brainforge: deep-learning EEG source imaging for MNE-Python.",
+        allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=__version__)
-    parser.add_argument(
-        "--verbose", default="warning", help="MNE log level (e.g. info, warning)."
-    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    head = sub.add_parser(
+    def add(name, parents, **kwargs):
+        return sub.add_parser(
+            name, parents=[common, *parents], allow_abbrev=False, **kwargs
+        )
+
+    head = add(
         "head",
+        [montage],
         help="Build (once) and check the offline fsaverage template head; "
         "optionally write a forward model.",
         description="Build the offline fsaverage template (cached) and print where "
@@ -228,22 +358,18 @@ def build_parser():
         help="Write the forward model to this -fwd.fif file.",
     )
     head.add_argument(
-        "--montage",
-        default="biosemi64",
-        help="Standard montage name or montage file (default biosemi64).",
-    )
-    head.add_argument(
         "--conductivity",
-        type=float,
+        type=_positive_float,
         nargs=3,
-        default=(0.3, 0.006, 0.3),
+        default=DEFAULT_CONDUCTIVITY,
         metavar=("BRAIN", "SKULL", "SCALP"),
-        help="Conductivities in S/m (default 0.3 0.006 0.3).",
+        help="Conductivities in S/m (default {} {} {}).".format(*DEFAULT_CONDUCTIVITY),
     )
     head.set_defaults(func=_cmd_head)
 
-    demo = sub.add_parser(
+    demo = add(
         "demo",
+        [montage, seed, _out_dir("brainforge-demo")],
         help="Run the main job end to end: BrainForge vs sLORETA/eLORETA/dSPM.",
         description="On the offline template head: a forward model for a montage, EEG "
         "simulated with known sources through another head model (no inverse crime) "
@@ -252,30 +378,32 @@ def build_parser():
         "(results.md, printed), results.json, cortex figures of each case and the "
         "forward model. No network access, no training.",
     )
-    demo.add_argument("--out-dir", type=Path, default=Path("out/demo"))
-    demo.add_argument(
-        "--montage",
-        default="biosemi64",
-        help="Standard montage name or montage file (default biosemi64).",
-    )
     demo.add_argument(
         "--model",
         default=None,
         help="BrainForge model file or registered weights name "
         "(default: the pretrained template model).",
     )
+    n_sources = list(_default(run_demo, "n_sources"))
     demo.add_argument(
         "--n-sources",
-        type=int,
+        type=_positive_int,
         nargs="+",
-        default=[1, 2, 3],
-        help="The cases: numbers of simultaneous sources (default 1 2 3).",
+        default=n_sources,
+        help="The cases: numbers of simultaneous sources (default "
+        f"{' '.join(map(str, n_sources))}).",
     )
+    n_trials = _default(run_demo, "n_trials")
     demo.add_argument(
-        "--n-trials", type=int, default=1, help="Data sets per case (default 1)."
+        "--n-trials",
+        type=_positive_int,
+        default=n_trials,
+        help=f"Data sets per case (default {n_trials}).",
     )
-    demo.add_argument("--snr", type=float, default=10.0, help="SNR in dB (default 10).")
-    demo.add_argument("--seed", type=int, default=0)
+    snr = _default(run_demo, "snr_db")
+    demo.add_argument(
+        "--snr", type=float, default=snr, help=f"SNR in dB (default {snr:g})."
+    )
     demo.add_argument("--no-figures", action="store_true", help="Skip all 3D figures.")
     demo.add_argument(
         "--no-head-figures",
@@ -284,53 +412,63 @@ def build_parser():
     )
     demo.set_defaults(func=_cmd_demo)
 
-    simulate = sub.add_parser(
+    simulate = add(
         "simulate",
+        [montage, seed, _out_dir("brainforge-simulate")],
         help="Build/cache the TVB waveform library; write sample data and a figure.",
         description="Build (once) the forward-independent waveform library from TVB "
         "Jansen-Rit simulations, then draw a few training samples through the template "
         "forward model and write them (samples.npz) with a figure (simulation.png).",
     )
-    simulate.add_argument("--out-dir", type=Path, default=Path("out/simulate"))
     simulate.add_argument(
-        "--n-samples", type=int, default=16, help="0: only build the library."
+        "--n-samples",
+        type=_nonnegative_int,
+        default=16,
+        help="Samples to draw (default 16; 0: only build the library).",
     )
-    simulate.add_argument("--montage", default="biosemi64")
     simulate.add_argument("--rebuild", action="store_true", help="Rebuild the library.")
+    n_jobs = _default(fetch_waveform_library, "n_jobs")
     simulate.add_argument(
-        "--n-jobs", type=int, default=2, help="Processes for TVB runs."
+        "--n-jobs",
+        type=_positive_int,
+        default=n_jobs,
+        help=f"Processes for TVB runs (default {n_jobs}).",
     )
-    simulate.add_argument("--seed", type=int, default=0)
     simulate.set_defaults(func=_cmd_simulate)
 
-    train = sub.add_parser(
+    train = add(
         "train",
+        [montage, seed],
         help="Train a BrainForge model for a forward model.",
         description="Train the CNN-Transformer on simulated data generated on the fly "
-        "through a forward model (a -fwd.fif file, or the template for a montage).",
+        "through a forward model (a -fwd.fif file, or the template for --montage). "
+        "Defaults are those of mne_brainforge.training.train_model.",
     )
     train.add_argument(
         "--preset",
+        choices=sorted(PRESETS),
         default=None,
         help="Named settings of a released model (mne_brainforge.training."
         "presets); options given on the command line override them.",
     )
-    train.add_argument("--forward", type=Path, help="EEG forward model (-fwd.fif).")
     train.add_argument(
-        "--montage",
-        default="biosemi64",
-        help="Without --forward: the template forward for this montage.",
+        "--forward", type=_existing_file, help="EEG forward model (-fwd.fif)."
     )
     train.add_argument(
         "--out", type=Path, required=True, help="Model file to write (.pt)."
     )
-    train.add_argument("--steps", type=int, default=3000)
-    train.add_argument("--batch-size", type=int, default=16)
-    train.add_argument("--lr", type=float, default=1e-3)
-    train.add_argument("--n-regions", type=int, default=500)
-    train.add_argument(
-        "--max-time", type=float, default=None, help="Stop after this many seconds."
-    )
+
+    def train_option(flag, kind, name=None, **kwargs):
+        name = name or flag.lstrip("-").replace("-", "_")
+        train.add_argument(
+            flag, type=kind, default=_default(train_model, name), **kwargs
+        )
+
+    train_option("--steps", _positive_int)
+    train_option("--batch-size", _positive_int)
+    train_option("--lr", _positive_float)
+    train_option("--n-regions", _positive_int)
+    train_option("--max-time", _positive_float, help="Stop after this many seconds.")
     train.add_argument(
         "--checkpoint-dir",
         type=Path,
@@ -339,33 +477,36 @@ def build_parser():
     )
     train.add_argument(
         "--n-channels",
-        type=int,
+        type=_positive_int,
         nargs=2,
-        default=(16, 128),
+        default=None,
         metavar=("MIN", "MAX"),
-        help="Range of random channel subsets (domain randomisation).",
+        help="Range of random channel subsets (domain randomisation; default: "
+        "the simulator's).",
     )
-    train.add_argument("--max-sources", type=int, default=3)
+    train.add_argument("--max-sources", type=_positive_int, default=None)
     train.add_argument(
-        "--snr", type=float, nargs=2, default=(0.0, 30.0), metavar=("LOW", "HIGH")
+        "--snr", type=float, nargs=2, default=None, metavar=("LOW", "HIGH")
     )
     train.add_argument("--spatial", choices=("cnn", "mlp"), default="cnn")
     train.add_argument(
         "--temporal", choices=("transformer", "none"), default="transformer"
     )
+    from .nn.topomap import METHODS
+
     train.add_argument(
         "--topomap-method",
-        default="rbf",
-        choices=("bilinear", "bicubic", "rbf", "gaussian"),
+        default=_default(train_model, "topomap_method"),
+        choices=METHODS,
     )
-    train.add_argument("--forward-weight", type=float, default=0.0)
-    train.add_argument("--laplacian-weight", type=float, default=0.0)
-    train.add_argument("--device", default="auto")
-    train.add_argument("--seed", type=int, default=0)
+    train_option("--forward-weight", _number(float, 0, strict=False))
+    train_option("--laplacian-weight", _number(float, 0, strict=False))
+    train_option("--device", str)
     train.set_defaults(func=_cmd_train, subparser=train)
 
-    bench = sub.add_parser(
+    bench = add(
         "benchmark",
+        [seed, _out_dir("brainforge-benchmark")],
         help="Benchmark inverse methods on simulated EEG (no inverse crime).",
         description="Run MNE, dSPM, sLORETA, eLORETA and LCMV side by side on the same "
         "simulated data (head-model mismatch, unseen waveforms); write a markdown "
@@ -375,24 +516,29 @@ def build_parser():
         "--quick", action="store_true", help="A small run (about a minute)."
     )
     bench.add_argument(
-        "--out-dir", type=Path, default=Path("docs/benchmarks/classical")
+        "--model",
+        type=_existing_file,
+        default=None,
+        help="Also run this BrainForge model.",
     )
-    bench.add_argument("--seed", type=int, default=0)
-    bench.add_argument(
-        "--model", type=Path, default=None, help="Also run this BrainForge model."
-    )
+    counts = tuple(BIOSEMI_BY_COUNT)
     bench.add_argument(
         "--montages",
         type=int,
         nargs="+",
+        choices=counts,
         default=None,
-        help="Numbers of channels to run (among 16 32 64 128).",
+        metavar="N",
+        help=f"Numbers of channels to run (among {' '.join(map(str, counts))}; "
+        f"default {' '.join(map(str, SIZES['default']['montages']))}).",
     )
     bench.add_argument(
         "--n-trials",
-        type=int,
+        type=_positive_int,
         default=None,
-        help="Trials per condition (default: 2, quick: 1).",
+        help="Trials per condition (default {}, quick: {}).".format(
+            SIZES["default"]["n_trials"], SIZES["quick"]["n_trials"]
+        ),
     )
     bench.add_argument(
         "--skip", nargs="*", default=(), help="Classical methods to leave out."
@@ -402,10 +548,34 @@ def build_parser():
 
 
 def main(argv=None):
-    """Entry point of the ``brainforge`` command."""
+    """Entry point of the ``brainforge`` command.
+
+    Parameters
+    ----------
+    argv : list of str | None
+        The arguments (default: ``sys.argv[1:]``); recorded in the outputs as
+        the command that made them.
+
+    Returns
+    -------
+    status : int
+        0 on success. A user error exits with its message on one line
+        (``--debug``: with the traceback).
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
+    args.command_line = shlex.join(["brainforge", *argv])
     mne.set_log_level(args.verbose)
-    args.func(args)
+    try:
+        args.func(args)
+    except _USER_ERRORS as err:
+        if args.debug:
+            raise
+        message = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
+        raise SystemExit(
+            f"brainforge {args.command}: error: {message} (--debug for the traceback)"
+        ) from None
     return 0
 
 
