@@ -11,6 +11,7 @@ from .forward import (
     fixed_orientation_gain,
     make_fsaverage_forward,
 )
+from .fitting import fit_montage_to_template
 from .montage import jitter_electrodes, make_montage_info
 from .parcellation import Parcellation, parcellate_source_space, source_graph
 from .template import (
@@ -26,6 +27,7 @@ __all__ = [
     "check_eeg_positions",
     "cortex_normal",
     "fetch_fsaverage",
+    "fit_montage_to_template",
     "fixed_orientation_gain",
     "fsaverage_trans_path",
     "jitter_electrodes",
