@@ -1,5 +1,7 @@
 """mne-brainforge: deep-learning EEG source imaging for MNE-Python."""
 
+import importlib
+
 from . import datasets
 from ._version import __version__
 from .head import make_fsaverage_forward
@@ -25,3 +27,24 @@ __all__ = [
     "make_fsaverage_forward",
     "plot_inverse_comparison",
 ]
+
+#: Sub-packages reachable as ``bf.<name>`` after ``import mne_brainforge as bf``
+#: (imported on first use: viz needs no 3D stack unless used).
+_SUBPACKAGES = (
+    "evaluation",
+    "head",
+    "inverse",
+    "metrics",
+    "nn",
+    "simulation",
+    "training",
+    "utils",
+    "viz",
+    "weights",
+)
+
+
+def __getattr__(name):
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

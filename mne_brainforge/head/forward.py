@@ -1,10 +1,13 @@
 """EEG forward models on the template head for any montage."""
 
+import re
+
 import mne
 import numpy as np
 from mne.io.constants import FIFF
-from mne.utils import logger, verbose
+from mne.utils import logger, verbose, warn
 
+from ..utils import check_number
 from ._geometry import read_shipped_bem_surface, surface_distance
 from .template import (
     DEFAULT_CONDUCTIVITY,
@@ -19,6 +22,14 @@ from .template import (
 _MAX_SCALP_DISTANCE = 0.02  # m
 # Plausible distance of a scalp electrode from the head origin, in metres
 _HEAD_RADIUS_RANGE = (0.04, 0.25)
+# Typical head radius (m): the unit of positions is the one that brings their
+# median distance from the origin closest to it
+_HEAD_RADIUS = 0.09
+_UNITS = {"metres": 1.0, "centimetres": 1e-2, "millimetres": 1e-3}
+# BioSemi electrode codes (A1-A32, B1-B32, ...): numbers 11-32 after a single
+# letter exist in no 10-20/10-05 name, so one such label marks the pattern
+_BIOSEMI_CODE = re.compile(r"^[A-H](1[1-9]|2[0-9]|3[0-2])$")
+_BIOSEMI_CODED_MONTAGES = ("biosemi128", "biosemi256")
 
 # MNE 1.13 renamed standard_1005 to fsaverage_1005
 _STANDARD_1005 = next(
@@ -94,6 +105,81 @@ def _get_info(info):
     )
 
 
+def position_unit(pos):
+    """Guess the unit of electrode positions from their distance to the origin.
+
+    Parameters
+    ----------
+    pos : ndarray, shape (n_channels, 3)
+        Electrode positions in head coordinates.
+
+    Returns
+    -------
+    unit : str
+        ``'metres'``, ``'centimetres'`` or ``'millimetres'``: the unit in which
+        the median distance from the origin is closest to a head radius (m:
+        ~0.1, cm: ~10, mm: ~100).
+    radius : float
+        That median distance, in the positions' own unit.
+    """
+    radius = float(np.median(np.linalg.norm(np.asarray(pos, float), axis=1)))
+    if not radius > 0:
+        return "metres", radius
+    unit = min(
+        _UNITS,
+        key=lambda u: abs(np.log(radius * _UNITS[u] / _HEAD_RADIUS)),
+    )
+    return unit, radius
+
+
+def check_biosemi_codes(info):
+    """Warn if the EEG labels are BioSemi electrode codes placed by a 10-20 montage.
+
+    EDF/BDF files of BioSemi caps often name channels by electrode code (A1-A32,
+    B1-B32, ...). Some codes (A1, A2, C3, F4, P3, ...) are also 10-20 names, so
+    ``set_montage('standard_1020', on_missing='ignore')`` silently puts them at
+    the wrong 10-20 sites. Codes placed by the ``biosemi128`` or
+    ``biosemi256`` montages (which use them as names) pass.
+
+    Parameters
+    ----------
+    info : mne.Info
+        Measurement info.
+
+    Returns
+    -------
+    coded : list of str
+        The EEG channels with BioSemi-code labels if they look misplaced, else
+        an empty list.
+    """
+    picks = mne.pick_types(info, meg=False, eeg=True, exclude=())
+    names = [info["ch_names"][p] for p in picks]
+    if not any(_BIOSEMI_CODE.match(n) for n in names):
+        return []
+    coded = [n for n in names if re.match(r"^[A-H]\d{1,2}$", n)]
+    pos = {info["ch_names"][p]: info["chs"][p]["loc"][:3] for p in picks}
+    placed = [n for n in coded if np.all(np.isfinite(pos[n])) and np.any(pos[n])]
+    for name in _BIOSEMI_CODED_MONTAGES:
+        montage = mne.channels.make_standard_montage(name)
+        ref_info = mne.create_info(montage.ch_names, 1.0, "eeg").set_montage(montage)
+        ref = {ch["ch_name"]: ch["loc"][:3] for ch in ref_info["chs"]}  # head frame
+        if placed and all(
+            n in ref and np.linalg.norm(ref[n] - pos[n]) < 5e-3 for n in placed
+        ):
+            return []  # placed by a BioSemi montage that uses the codes
+    shown = ", ".join(coded[:6]) + (" ..." if len(coded) > 6 else "")
+    warn(
+        f"{len(coded)} EEG channel labels are BioSemi electrode codes ({shown}), "
+        "not 10-20 names: a 10-20 montage (e.g. standard_1020) places those that "
+        "are also 10-20 names (A1, A2, C3, ...) at the wrong sites and the rest "
+        "nowhere. Use the cap's montage: inst.set_montage('biosemi128') or "
+        "'biosemi256' for those caps; for 16-64 channel caps rename the channels "
+        "to the 10-20 names of make_standard_montage('biosemi64') (or 32/16), "
+        "which lists them in code order (A1, A2, ..., B32)."
+    )
+    return coded
+
+
 def check_eeg_positions(info):
     """Check that an Info has EEG electrodes placed on the fsaverage head.
 
@@ -135,6 +221,7 @@ def check_eeg_positions(info):
             f"The data have no EEG channels (channel types: {types}). mne-brainforge "
             "models EEG only; pick or set the EEG channels (inst.set_channel_types)."
         )
+    check_biosemi_codes(info)
     chs = [info["chs"][p] for p in picks]
     pos = np.array([ch["loc"][:3] for ch in chs])
     missing = [
@@ -155,13 +242,17 @@ def check_eeg_positions(info):
             "EEG positions must be in head coordinates, found coordinate frame(s) "
             f"{sorted(frames)}. {_MONTAGE_HINT}"
         )
-    radius = np.median(np.linalg.norm(pos, axis=1))
-    if not _HEAD_RADIUS_RANGE[0] <= radius <= _HEAD_RADIUS_RANGE[1]:
-        unit = "millimetres" if radius > 10 else "centimetres" if radius > 1 else None
-        guess = f" They look like {unit}; MNE expects metres." if unit else ""
+    unit, radius = position_unit(pos)
+    if unit != "metres" or not _HEAD_RADIUS_RANGE[0] <= radius <= _HEAD_RADIUS_RANGE[1]:
+        guess = (
+            f" They look like {unit}; MNE expects metres: scale them by "
+            f"{_UNITS[unit]:g} (montage positions are in metres)."
+            if unit != "metres"
+            else ""
+        )
         raise ValueError(
             f"EEG positions are a median {radius:g} from the head origin, expected "
-            f"about 0.09 (metres).{guess} {_MONTAGE_HINT}"
+            f"about {_HEAD_RADIUS} (metres).{guess} {_MONTAGE_HINT}"
         )
     trans = mne.read_trans(fsaverage_trans_path(), verbose=False)
     scalp = read_shipped_bem_surface("fsaverage-head.fif")
@@ -204,7 +295,10 @@ def make_fsaverage_forward(
     mindist : float
         Exclude sources closer than this to the inner skull (mm), as in
         :func:`mne.make_forward_solution`. The default 0 keeps all 2 x 10242 ico5
-        vertices, so estimates are complete fsaverage ico5 estimates.
+        vertices, so estimates are complete fsaverage ico5 estimates. The
+        pretrained models were trained on all of them: a forward made with
+        ``mindist > 0`` lacks some sources and only fits a model trained on it
+        (:func:`mne_brainforge.training.train_model`).
     n_jobs : int | None
         Number of jobs, as in :func:`mne.make_forward_solution`.
     %(verbose)s
@@ -243,6 +337,7 @@ def make_fsaverage_forward(
     >>> fwd = bf.make_fsaverage_forward(info, conductivity=(0.3, 0.0125, 0.3))
     """
     info = _get_info(info)
+    mindist = check_number(mindist, "mindist", minimum=0)
     picks = check_eeg_positions(info)
     info = mne.pick_info(info, picks)  # a copy: the caller's Info is untouched
     src = read_fsaverage_source_space()

@@ -11,6 +11,7 @@ import nibabel as nib
 import numpy as np
 from mne.io.constants import FIFF
 from mne.utils import logger, verbose
+from tqdm.auto import tqdm
 
 from .._version import __version__
 from ..utils import build_cached_dir, cached_file, get_data_path
@@ -47,6 +48,17 @@ def _bem_solution_name(conductivity, skull_thickness=None):
     return f"fsaverage-ico4-bem-sol-{tag}.fif"
 
 
+#: Stages of the template build (progress bar steps)
+_BUILD_STAGES = 4
+
+
+def _stage(bar, message):
+    """Start a stage of the template build: log it, count it on the bar."""
+    logger.info(message)
+    bar.set_description(f"fsaverage template: {message.rstrip(' .')}", refresh=False)
+    bar.update()
+
+
 def _build(subject_dir):
     """Write the whole template subject into ``subject_dir`` (see fetch_fsaverage)."""
     t0 = time.perf_counter()
@@ -54,13 +66,17 @@ def _build(subject_dir):
     surf_dir, bem_dir = subject_dir / "surf", subject_dir / "bem"
     surf_dir.mkdir()
     bem_dir.mkdir()
+    logger.info(f"Building the offline fsaverage template in {subject_dir} (first use)")
+    # a bar whatever the log level: the build is minutes long and often started
+    # by another function (make_fsaverage_forward) with logging off
+    bar = tqdm(total=_BUILD_STAGES, desc="fsaverage template", unit="stage")
 
-    logger.info("Writing fsaverage5 cortex surfaces (nilearn) ...")
+    _stage(bar, "Writing fsaverage5 cortex surfaces (nilearn) ...")
     geo.write_cortex_surfaces(surf_dir)
     for name in (_TRANS, "fsaverage-fiducials.fif", "fsaverage-head.fif"):
         shutil.copyfile(geo.mne_fsaverage_data_dir() / name, bem_dir / name)
 
-    logger.info("Deriving the outer skull ...")
+    _stage(bar, "Deriving the outer skull ...")
     inner_rr, tris = geo.inner_skull_ico4()
     scalp = geo.read_shipped_bem_surface("fsaverage-head.fif")
     outer_rr = geo.make_outer_skull(
@@ -90,7 +106,7 @@ def _build(subject_dir):
         "scalp_thickness_mm": _percentiles(skin),
     }
 
-    logger.info("Making the 3-layer BEM model and solution (about a minute) ...")
+    _stage(bar, "Making the 3-layer BEM model and solution (about a minute) ...")
     model = mne.make_bem_model(
         SUBJECT,
         ico=None,
@@ -102,7 +118,7 @@ def _build(subject_dir):
     solution = mne.make_bem_solution(model, verbose=False)
     mne.write_bem_solution(bem_dir / _bem_solution_name(DEFAULT_CONDUCTIVITY), solution)
 
-    logger.info("Setting up the ico5 source space ...")
+    _stage(bar, "Setting up the ico5 source space ...")
     src = mne.setup_source_space(
         SUBJECT,
         spacing="ico5",
@@ -111,6 +127,7 @@ def _build(subject_dir):
         verbose=False,
     )
     mne.write_source_spaces(bem_dir / _SRC, src, verbose=False)
+    bar.close()
 
     stats["build_seconds"] = round(time.perf_counter() - t0, 1)
     stats["mne_brainforge_version"] = __version__

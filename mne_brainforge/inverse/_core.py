@@ -19,6 +19,18 @@ import mne
 import numpy as np
 from mne.utils import logger, warn
 
+from . import _checks
+from ._checks import (
+    MIN_CHANNELS,
+    check_amplitudes,
+    check_biosemi_codes,
+    check_duplicate_positions,
+    check_model_fit,
+    check_positions_match,
+    check_source_space,
+    railed_channels,
+)
+
 #: Windows per ``predict_regions`` call.
 BATCH_WINDOWS = 32
 #: Samples per read when scanning data and per block when resampling the output.
@@ -27,8 +39,6 @@ CHUNK_SAMPLES = 32768
 RESAMPLE_THREADS = max(1, min(4, os.cpu_count() or 1))
 #: Show a progress bar from this many windows on.
 PROGRESS_MIN_WINDOWS = 100
-#: The network needs at least this many channels.
-MIN_CHANNELS = 8
 #: A channel whose peak-to-peak amplitude is below this fraction of the median
 #: channel's is flat.
 FLAT_RATIO = 1e-9
@@ -59,22 +69,6 @@ def _load_model(model):
         "of a model file (BrainForgeModel.save) or a BrainForgeModel (train_model, "
         f"BrainForgeModel.load, load_pretrained); got {model!r}{what}."
     )
-
-
-def _check_source_space(model, forward):
-    vertices = [s["vertno"] for s in forward["src"]]
-    same = len(vertices) == len(model.vertices) and all(
-        np.array_equal(a, b) for a, b in zip(vertices, model.vertices)
-    )
-    if not same:
-        raise ValueError(
-            "The forward's source space is not the one the model was trained for "
-            f"({sum(map(len, model.vertices))} sources of subject "
-            f"{model.config.get('subject')!r}, forward: {sum(map(len, vertices))} of "
-            f"{forward['src']._subject!r}). Train a model for this forward with "
-            "mne_brainforge.training.train_model(forward), or use the template: "
-            "mne_brainforge.make_fsaverage_forward(info)."
-        )
 
 
 def _check_common(forward, noise_cov, pick_ori):
@@ -191,18 +185,28 @@ class _Setup:
 
 
 def _scan(blocks, names):
-    """Per-channel finiteness, peak-to-peak and all-zero over the data blocks."""
+    """Per-channel finiteness, peak-to-peak, all-zero and samples at the extremes.
+
+    Returns ``ptp``, ``zero``, ``n_samples`` and ``at_extremes``: the number of
+    samples equal to the channel's minimum or maximum (many for a railed one).
+    """
     finite = np.ones(len(names), bool)
     lo = np.full(len(names), np.inf)
     hi = np.full(len(names), -np.inf)
+    n_lo = np.zeros(len(names), int)
+    n_hi = np.zeros(len(names), int)
     n_samples = 0
     for block in blocks:
         n_samples += block.shape[1]
         ok = np.isfinite(block)
         finite &= ok.all(axis=1)
         block = np.where(ok, block, 0.0)
-        lo = np.minimum(lo, block.min(axis=1))
-        hi = np.maximum(hi, block.max(axis=1))
+        b_lo, b_hi = block.min(axis=1), block.max(axis=1)
+        at_lo = np.sum(block == b_lo[:, None], axis=1)
+        at_hi = np.sum(block == b_hi[:, None], axis=1)
+        n_lo = np.where(b_lo < lo, at_lo, n_lo + np.where(b_lo == lo, at_lo, 0))
+        n_hi = np.where(b_hi > hi, at_hi, n_hi + np.where(b_hi == hi, at_hi, 0))
+        lo, hi = np.minimum(lo, b_lo), np.maximum(hi, b_hi)
     bad = [n for n, f in zip(names, finite) if not f]
     if bad:
         raise ValueError(
@@ -212,7 +216,7 @@ def _scan(blocks, names):
         )
     ptp = hi - lo
     zero = (lo == 0) & (hi == 0)
-    return ptp, zero, n_samples
+    return ptp, zero, n_samples, n_lo + n_hi
 
 
 def _flat_channels(names, ptp, zero):
@@ -264,9 +268,11 @@ def _projector(projs, ch_names):
 
 
 def _positions(info, picks, forward, ch_names):
+    """The data's channel positions (checked against the forward's), else the forward's."""
     pos = np.array([info["chs"][p]["loc"][:3] for p in picks], float)
     valid = np.all(np.isfinite(pos), axis=1) & np.any(pos != 0, axis=1)
     if valid.all():
+        check_positions_match(ch_names, pos, forward)
         return pos
     fwd_chs = {ch["ch_name"]: ch["loc"][:3] for ch in forward["info"]["chs"]}
     pos = np.array([fwd_chs[name] for name in ch_names], float)
@@ -317,7 +323,7 @@ def _fixed_gain(forward):
     return gain, names
 
 
-def _prepare(info, forward, model, noise_cov, pick_ori, scan):
+def _prepare(info, forward, model, noise_cov, pick_ori, scan, n_samples):
     """Check the inputs and pick the channels the network uses.
 
     Parameters
@@ -326,7 +332,10 @@ def _prepare(info, forward, model, noise_cov, pick_ori, scan):
         Of the data.
     scan : callable
         ``scan(picks)`` -> iterable of 2-D arrays (channels ``picks`` x samples)
-        covering all the data to be processed (to find NaN and flat channels).
+        covering all the data to be processed (to find NaN, flat and railed
+        channels and implausible amplitudes).
+    n_samples : int
+        Samples of one data set (an evoked, an epoch, the raw span).
 
     Returns
     -------
@@ -341,7 +350,8 @@ def _prepare(info, forward, model, noise_cov, pick_ori, scan):
             "estimates sources from EEG; MEG is not supported."
         )
     model = _load_model(model)
-    _check_source_space(model, forward)
+    check_source_space(model, forward)
+    check_biosemi_codes(info)
     gain, fwd_names = _fixed_gain(forward)
     eeg_names = {info["ch_names"][p] for p in eeg}
     bads = set(info["bads"])
@@ -360,14 +370,23 @@ def _prepare(info, forward, model, noise_cov, pick_ori, scan):
         )
     if candidates:
         picks = [info["ch_names"].index(n) for n in candidates]
-        ptp, zero, n_scanned = _scan(scan(picks), candidates)
+        ptp, zero, n_scanned, at_extremes = _scan(scan(picks), candidates)
         flat = _flat_channels(candidates, ptp, zero) if n_scanned > 1 else []
         if flat:
             warn(
                 f"Leaving out {len(flat)} flat EEG channel(s) (no signal): {', '.join(flat)}. "
                 "Mark them as bad (info['bads']) to silence this warning."
             )
-            candidates = [n for n in candidates if n not in flat]
+        railed = railed_channels(candidates, at_extremes, n_scanned, ptp, flat)
+        if railed:
+            warn(
+                f"Leaving out {len(railed)} railed EEG channel(s) (at their extreme "
+                f"value for at least {100 * _checks.RAIL_FRACTION:g}% of the samples: "
+                f"a saturated amplifier or loose electrode): {', '.join(railed)}. "
+                "Mark them as bad (info['bads']) to silence this warning."
+            )
+        check_amplitudes(ptp[[n not in flat and n not in railed for n in candidates]])
+        candidates = [n for n in candidates if n not in flat and n not in railed]
     if len(candidates) < MIN_CHANNELS:
         raise ValueError(
             f"Only {len(candidates)} good, non-flat EEG channels are both in the data and "
@@ -380,6 +399,8 @@ def _prepare(info, forward, model, noise_cov, pick_ori, scan):
     region_matrix = model.parcellation.region_matrix()
     region_gain = proj @ np.asarray((region_matrix.T @ gain[rows].T).T)
     ch_pos = _positions(info, picks, forward, candidates)
+    check_duplicate_positions(candidates, ch_pos)
+    check_model_fit(model, len(candidates), info["sfreq"], info["lowpass"], n_samples)
     logger.info(
         f"BrainForge inverse: {len(candidates)} EEG channels, average reference"
     )

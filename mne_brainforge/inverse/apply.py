@@ -136,6 +136,7 @@ def apply_brainforge_inverse(
         noise_cov,
         pick_ori,
         scan=lambda picks: [evoked.data[picks]],
+        n_samples=len(evoked.times),
     )
     data = evoked.data[setup.picks]
     regions = _estimate_regions(setup, lambda a, b: data[:, a:b], data.shape[1])
@@ -215,6 +216,14 @@ def apply_brainforge_inverse_raw(
     >>> start, stop = raw.time_as_index([10.0, 20.0])
     >>> segment = bf.apply_brainforge_inverse_raw(
     ...     raw, fwd, start=start, stop=stop)
+
+    Do not crop the delayed form: ``stc.copy().crop(10, 20)`` keeps every
+    time point in ``stc.times`` (MNE-Python 1.13). Estimate the segment with
+    ``start``/``stop`` as above, or form the data first (for short data):
+
+    >>> full = stc.copy()
+    >>> _ = full.data  # the full (n_sources, n_times) array
+    >>> segment = full.crop(10.0, 20.0)
     """
     hint = (
         "mne.io.BaseRaw (for Epochs use apply_brainforge_inverse_epochs, for Evoked "
@@ -229,7 +238,7 @@ def apply_brainforge_inverse_raw(
         for a in range(0, n_samples, chunk):
             yield raw.get_data(picks, start + a, min(start + a + chunk, stop))
 
-    setup = _prepare(raw.info, forward, model, noise_cov, pick_ori, scan)
+    setup = _prepare(raw.info, forward, model, noise_cov, pick_ori, scan, n_samples)
     regions = _estimate_regions(
         setup, lambda a, b: raw.get_data(setup.picks, start + a, start + b), n_samples
     )
@@ -312,6 +321,7 @@ def apply_brainforge_inverse_epochs(
         noise_cov,
         pick_ori,
         scan=lambda picks: _iter_epochs(epochs, picks),
+        n_samples=len(epochs.times),
     )
     stcs = _epochs_gen(setup, epochs)
     return stcs if return_generator else list(stcs)

@@ -4,6 +4,7 @@ import mne
 import numpy as np
 from mne.utils import logger, verbose
 
+from ._checks import check_covariance_channels
 from .apply import apply_brainforge_inverse
 from .classical import MNEInverse
 
@@ -118,6 +119,9 @@ def compare_inverse_methods(
         )
     stcs = {}
     prepared = _classical_evoked(evoked, forward) if classical else None
+    if classical:
+        used = [n for n in prepared.ch_names if n not in prepared.info["bads"]]
+        check_covariance_channels(noise_cov, used)
     for name in names:
         logger.info(f"Computing {name} ...")
         if name == "brainforge":

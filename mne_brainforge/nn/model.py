@@ -333,9 +333,18 @@ class BrainForgeModel:
             blob = torch.load(fname, map_location="cpu", weights_only=True)
             meta = json.loads(blob["meta"])
         except Exception as err:  # torch raises many types for bad files
+            # torch's message advises weights_only=False, which would let the file
+            # run code: keep only what went wrong, never that advice
+            lines = str(err).strip().splitlines() or [type(err).__name__]
+            reason = (
+                "it holds Python objects besides tensors, which mne-brainforge never "
+                "loads (they could run code)"
+                if "weights_only" in str(err)
+                else lines[0]
+            )
             raise ValueError(
-                f"{fname} is not a readable mne-brainforge model file ({err}). Re-download "
-                "it (mne_brainforge.fetch_weights) or retrain (train_model)."
+                f"{fname} is not a readable mne-brainforge model file ({reason}). "
+                "Re-download it (mne_brainforge.fetch_weights) or retrain (train_model)."
             ) from None
         if (
             meta.get("format") != _FORMAT

@@ -11,6 +11,8 @@ is simply a column that is not there.
 
 import numpy as np
 from scipy.interpolate import CloughTocher2DInterpolator, LinearNDInterpolator
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 from scipy.spatial.distance import cdist
 
@@ -22,6 +24,12 @@ HEAD_CENTRE = (0.0, 0.0, 0.04)
 #: Angular radius (rad) the grid covers: 2.4 rad (138 deg) from the vertex
 #: reaches the lowest electrodes of common caps (e.g. BioSemi's Iz at 133 deg).
 GRID_RADIUS = 2.4
+#: Electrodes closer than this (m) are one site: their values are averaged
+#: (the interpolants need distinct sites; a thin-plate system with two equal
+#: rows is singular).
+COINCIDENT_DISTANCE = 1e-3
+#: The network needs at least this many channels (distinct sites).
+MIN_CHANNELS = 8
 
 
 def azimuthal_equidistant(pos, centre=HEAD_CENTRE):
@@ -62,6 +70,41 @@ def azimuthal_equidistant(pos, centre=HEAD_CENTRE):
     return np.c_[theta * np.cos(phi), theta * np.sin(phi)]
 
 
+def coincident_groups(pos, distance=COINCIDENT_DISTANCE):
+    """Groups of electrodes closer than ``distance`` (m) to each other.
+
+    Parameters
+    ----------
+    pos : ndarray, shape (n_channels, 3)
+        Electrode positions (m).
+    distance : float
+        Electrodes closer than this are one site (chained: a-b and b-c close
+        puts a, b and c in one group).
+
+    Returns
+    -------
+    groups : list of ndarray of int
+        Indices of each group of two or more electrodes (sorted); empty if
+        all sites are distinct.
+
+    Examples
+    --------
+    >>> from mne_brainforge.nn.topomap import coincident_groups
+    >>> coincident_groups([[0, 0, 0.1], [0, 0.0005, 0.1], [0.05, 0, 0.08]])
+    [array([0, 1])]
+    """
+    pos = np.asarray(pos, float)
+    pairs = cKDTree(pos).query_pairs(distance, output_type="ndarray")
+    if len(pairs) == 0:
+        return []
+    graph = coo_matrix(
+        (np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(pos),) * 2
+    )
+    _, labels = connected_components(graph, directed=False)
+    counts = np.bincount(labels)
+    return [np.flatnonzero(labels == k) for k in np.flatnonzero(counts > 1)]
+
+
 def grid(size, radius=GRID_RADIUS):
     """Pixel centres (n_pixels, 2) of the ``size x size`` grid and its head mask."""
     axis = (np.arange(size) + 0.5) / size * 2 * radius - radius
@@ -97,6 +140,9 @@ def topomap_matrix(
     -------
     matrix : ndarray, shape (size * size, n_channels)
         ``maps = matrix @ data``; rows of pixels outside the head are zero.
+        Channels closer than :data:`COINCIDENT_DISTANCE` (1 mm) to each other
+        are one site whose value is their mean (each gets half the column of
+        a pair).
     mask : ndarray of bool, shape (size, size)
         Pixels inside the head.
 
@@ -124,6 +170,25 @@ def topomap_matrix(
         raise ValueError(
             f"pos must be (n_channels >= 4, 3) positions, got shape {pos.shape}."
         )
+    groups = coincident_groups(pos)
+    if groups:  # interpolate the distinct sites, each from its channels' mean
+        site_of = np.arange(len(pos))
+        for group in groups:
+            site_of[group] = group[0]
+        sites, site_of = np.unique(site_of, return_inverse=True)
+        average = np.zeros((len(sites), len(pos)))
+        average[site_of, np.arange(len(pos))] = 1.0
+        average /= average.sum(axis=1, keepdims=True)
+        site_pos = average @ pos
+        if len(sites) < 4:
+            raise ValueError(
+                f"pos has only {len(sites)} distinct sites (closer than "
+                f"{COINCIDENT_DISTANCE * 1e3:g} mm are one site); need at least 4."
+            )
+        matrix, mask = topomap_matrix(
+            site_pos, size, method, centre=centre, radius=radius
+        )
+        return matrix @ average, mask
     xy = azimuthal_equidistant(pos, centre)
     pixels, mask = grid(size, radius)
     inside = mask.ravel()

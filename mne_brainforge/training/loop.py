@@ -18,9 +18,9 @@ from ..head.forward import cortex_normal, fixed_orientation_gain
 from ..head.parcellation import Parcellation, parcellate_source_space, source_graph
 from ..nn.model import BrainForgeModel
 from ..nn.network import BrainForgeNet
-from ..nn.topomap import masked_topomap_matrix
+from ..nn.topomap import MIN_CHANNELS, masked_topomap_matrix
 from ..simulation.dataset import EEGSimulator, SyntheticEEGDataset
-from ..utils import array_sha256, atomic_path
+from ..utils import array_sha256, atomic_path, check_int, check_number, check_type
 from .losses import BrainForgeLoss
 
 _CHECKPOINT = "checkpoint.pt"
@@ -46,6 +46,20 @@ def _worker_init(_):
     # one BLAS thread per data worker: the cores are shared with training
     threadpool_limits(1)
     torch.set_num_threads(1)
+
+
+def _check_forward(forward):
+    """An mne.Forward from the ``forward`` argument (read if it is a file name)."""
+    if isinstance(forward, (str, os.PathLike)):
+        path = Path(forward).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"forward: no such file {str(path)!r}; give an mne.Forward or the path "
+                "of a -fwd.fif file (mne.write_forward_solution)."
+            )
+        forward = mne.read_forward_solution(path, verbose=False)
+    check_type(forward, mne.Forward, "forward")
+    return forward
 
 
 def _device(device):
@@ -93,9 +107,10 @@ def train_model(
 
     Parameters
     ----------
-    forward : mne.Forward
+    forward : mne.Forward | path-like
         EEG forward model on a surface source space (free orientation is
-        converted to cortex-normal).
+        converted to cortex-normal), or its ``-fwd.fif`` file; at least 8 EEG
+        channels (what inference needs).
     library : WaveformLibrary | None
         Source waveforms; None uses the cached default
         (:func:`~mne_brainforge.simulation.fetch_waveform_library`).
@@ -183,9 +198,24 @@ def train_model(
     """
     from ..simulation.library import fetch_waveform_library
 
+    forward = _check_forward(forward)
+    steps = check_int(steps, "steps", minimum=1)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    val_every = check_int(val_every, "val_every", minimum=1)
+    val_samples = check_int(val_samples, "val_samples", minimum=1)
+    lr = check_number(lr, "lr", minimum=0, strict=True)
+    max_time = check_number(
+        max_time, "max_time", minimum=0, strict=True, allow_none=True
+    )
     device = _device(device)
     forward = cortex_normal(forward)
-    fixed_orientation_gain(forward)  # clear errors for MEG-only / volume forwards
+    _, fwd_names = fixed_orientation_gain(forward)  # MEG-only / volume: clear errors
+    if len(fwd_names) < MIN_CHANNELS:
+        raise ValueError(
+            f"The forward has {len(fwd_names)} EEG channels; a BrainForge model needs "
+            f"at least {MIN_CHANNELS} (inference refuses fewer). Compute the forward "
+            "for the whole montage (make_fsaverage_forward(info))."
+        )
     library = library if library is not None else fetch_waveform_library(verbose=False)
     training_spikes = _training_split(library)
     if parcellation is None:
