@@ -349,7 +349,9 @@ def make_waveforms(family, n_sources, times, *, correlation=None, seed=None):
         }[family]
         waves = np.array([draw() for _ in range(n_sources)])
     if correlation is not None and n_sources > 1:
-        correlation = check_number(correlation, "correlation", minimum=0, maximum=1)
+        correlation = check_number(correlation, "correlation", minimum=0)
+        if correlation > 1:
+            raise ValueError(f"correlation must be within 0-1, got {correlation}.")
         if correlation == 1:
             waves = np.repeat(waves[:1], n_sources, axis=0)
         else:
