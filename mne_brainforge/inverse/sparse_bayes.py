@@ -1,0 +1,753 @@
+"""Sparse Bayesian learning (Champagne) with the physics of an MNE forward model.
+
+The model, after whitening with the noise covariance (so that sensor noise is
+white with variance ``lambda``) and scaling the gain's columns for depth::
+
+    y(t) = L x(t) + e(t),   x(t) ~ N(0, diag(gamma)),   e(t) ~ N(0, lambda I)
+
+The source variances ``gamma`` (and optionally the noise scale ``lambda``) are
+learned by maximising the marginal likelihood (type-II maximum likelihood,
+"evidence") of the data ``Y = [y(1) ... y(T)]``, whose covariance is
+``Sigma_y = lambda I + L diag(gamma) L^T``. Most ``gamma_i`` go to zero: the
+estimate is sparse without a regularisation parameter to tune.
+
+References
+----------
+Wipf D., Nagarajan S. (2009). A unified Bayesian framework for MEG/EEG source
+imaging. NeuroImage 44(3), 947-966.
+
+Wipf D. et al. (2010). Robust Bayesian estimation of the location, orientation,
+and time course of multiple correlated neural sources using MEG. NeuroImage
+49(1), 641-655.
+
+Owen J. et al. (2012). Performance evaluation of the Champagne source
+reconstruction algorithm on simulated and real M/EEG data. NeuroImage 60(1),
+305-323.
+"""
+
+import mne
+import numpy as np
+from mne.utils import logger, verbose
+from scipy.linalg import cho_solve, solve_triangular
+
+from ..head import cortex_normal, fixed_orientation_gain
+from ..utils import check_int, check_number, check_option
+
+#: What :func:`apply_sparse_bayes` does with a ``prior``.
+PRIOR_MODES = ("evidence", "weight", "prior", "flat")
+
+# A prior's sources get at least this fraction of its largest variance: the
+# multiplicative updates can never revive a source whose variance is exactly 0.
+_PRIOR_FLOOR = 1e-3
+
+
+class SparseBayesPreparation:
+    """The data-independent part of the sparse Bayesian inverse.
+
+    Made by :func:`prepare_sparse_bayes`; holds the channels, the whitener, the
+    (whitened, depth-scaled) gain and the source space.
+
+    Attributes
+    ----------
+    ch_names : list of str
+        The channels used (EEG, not bad, in the data, forward and covariance),
+        in the order of the data.
+    gain : ndarray, shape (n_channels, n_sources)
+        Cortex-normal gain (V / A·m) of those channels, unprojected.
+    whitener : ndarray, shape (rank, n_channels)
+        ``mne.cov.compute_whitener(noise_cov, info, picks, pca=True)``: includes
+        the projectors (the average reference among them).
+    proj : ndarray, shape (n_channels, n_channels)
+        The projector of the info's projectors (average reference included).
+    rank : int
+        Rank of the whitened data (number of rows of ``whitener``).
+    depth_scale : ndarray, shape (n_sources,)
+        Column scale ``s_i`` of the whitened gain (see :func:`prepare_sparse_bayes`).
+    whitened_gain : ndarray, shape (rank, n_sources)
+        ``whitener @ gain * depth_scale``.
+    info : mne.Info
+        The data's info restricted to ``ch_names``, with the projectors used.
+    src : mne.SourceSpaces
+        The forward's source space.
+    subject : str | None
+        The forward's subject.
+    """
+
+    def __init__(self, ch_names, gain, whitener, proj, depth_scale, info, src):
+        self.ch_names, self.gain, self.whitener, self.proj = (
+            ch_names,
+            gain,
+            whitener,
+            proj,
+        )
+        self.depth_scale, self.info, self.src = depth_scale, info, src
+        self.rank = whitener.shape[0]
+        self.whitened_gain = (whitener @ gain) * depth_scale
+        self.subject = src._subject
+
+    def __repr__(self):
+        return (
+            f"<SparseBayesPreparation | {len(self.ch_names)} channels (rank "
+            f"{self.rank}), {self.gain.shape[1]} sources>"
+        )
+
+    @property
+    def vertices(self):
+        """The source-space vertices in use, one array per hemisphere."""
+        return [s["vertno"] for s in self.src]
+
+
+def _has_average_reference(projs, ch_names):
+    """Whether one of ``projs`` is an average reference of the EEG ``ch_names``."""
+    for proj in projs:
+        data = proj["data"]
+        if data["nrow"] != 1 or not set(ch_names) <= set(data["col_names"]):
+            continue
+        vec = data["data"][0, [data["col_names"].index(c) for c in ch_names]]
+        if np.ptp(vec) <= 1e-6 * np.abs(vec).max():
+            return True
+    return False
+
+
+def _add_average_reference(info):
+    """A copy of ``info`` with an (inactive) average-reference projector added."""
+    info = info.copy()
+    with info._unlock():
+        info["custom_ref_applied"] = 0  # else MNE refuses the projector
+    evoked = mne.EvokedArray(np.zeros((info["nchan"], 1)), info, verbose=False)
+    evoked.set_eeg_reference("average", projection=True, verbose=False)
+    return evoked.info
+
+
+def _projector(info):
+    """The matrix of all projectors of ``info`` (applied to the identity)."""
+    info = info.copy()
+    with info._unlock():
+        info["projs"] = [
+            mne.Projection(**{**p, "active": False}) for p in info["projs"]
+        ]
+    eye = mne.EvokedArray(np.eye(info["nchan"]), info, verbose=False)
+    return eye.apply_proj(verbose=False).data
+
+
+@verbose
+def prepare_sparse_bayes(
+    info, forward, noise_cov=None, *, depth=0.8, depth_limit=None, verbose=None
+):
+    """Prepare the sparse Bayesian inverse for data with this ``info``.
+
+    Parameters
+    ----------
+    info : mne.Info
+        Info of the data (its EEG channels that are not bad, in the forward and
+        in the covariance, are used).
+    forward : mne.Forward
+        EEG forward model on a surface source space (free or fixed orientation:
+        the cortex-normal component is used).
+    noise_cov : mne.Covariance | None
+        Noise covariance of the data's channels; None uses
+        :func:`mne.make_ad_hoc_cov` (0.2 µV EEG noise; the noise scale is then
+        best learned, ``learn_noise=True``).
+    depth : float
+        Depth-weighting exponent: the whitened gain's column ``i`` is scaled by
+        ``s_i = ||l_i||**-depth`` (0: none, 1: unit-norm columns). MNE's
+        minimum-norm depth prior ``||l_i||**(-2 * depth)`` on the source
+        *variance* is the same convention, hence the same default 0.8.
+    depth_limit : float | None
+        If given, column norms are floored at ``max ||l|| / depth_limit`` before
+        the exponent (as MNE's ``limit``), bounding the boost of deep sources.
+    %(verbose)s
+
+    Returns
+    -------
+    prep : SparseBayesPreparation
+        The channels, whitener, gain and source space.
+
+    See Also
+    --------
+    apply_sparse_bayes, sparse_bayes_solve
+
+    Notes
+    -----
+    An average-reference projector is added to the projectors if the info has
+    none: EEG is modelled reference-free, so data and gain are compared after
+    the same average reference (data referenced to any electrode of the
+    montage project to the same average-referenced data). The whitener comes
+    from :func:`mne.cov.compute_whitener` with these projectors and
+    ``pca=True``, so whitened data and gain have ``rank`` rows (one fewer than
+    channels for the average reference) and the whitened noise is white.
+
+    With sparse Bayesian learning the depth scaling does not change the
+    objective (a scaled column is an equally scaled ``gamma_i``); it changes
+    the starting point, a flat prior on the scaled sources, and with it the
+    local optimum reached.
+
+    Examples
+    --------
+    >>> from mne_brainforge.inverse.sparse_bayes import prepare_sparse_bayes
+    >>> prep = prepare_sparse_bayes(evoked.info, fwd)
+    >>> prep.whitened_gain.shape  # (rank, n_sources)
+    (63, 20484)
+    """
+    if not isinstance(info, mne.Info):
+        raise TypeError(f"info must be an mne.Info, got {type(info).__name__}.")
+    if not isinstance(forward, mne.Forward):
+        raise TypeError(
+            f"forward must be an mne.Forward, got {type(forward).__name__}."
+        )
+    depth = check_number(depth, "depth", minimum=0)
+    if depth_limit is not None:
+        depth_limit = check_number(depth_limit, "depth_limit", minimum=1)
+    fwd = cortex_normal(forward)
+    gain, fwd_names = fixed_orientation_gain(fwd)
+    if noise_cov is None:
+        noise_cov = mne.make_ad_hoc_cov(info, verbose=False)
+    elif not isinstance(noise_cov, mne.Covariance):
+        raise TypeError(
+            f"noise_cov must be an mne.Covariance or None, got {type(noise_cov).__name__}."
+        )
+    eeg = mne.pick_types(info, meg=False, eeg=True, exclude="bads")
+    in_fwd = set(fwd_names)
+    picks = [p for p in eeg if info["ch_names"][p] in in_fwd]
+    if not picks:
+        raise ValueError(
+            "The data have no good EEG channel in the forward: compute the forward "
+            "for the data's montage (make_fsaverage_forward(info))."
+        )
+    ch_names = [info["ch_names"][p] for p in picks]
+    in_cov = set(noise_cov.ch_names) - set(noise_cov["bads"])
+    missing = [c for c in ch_names if c not in in_cov]
+    if missing:
+        shown = ", ".join(missing[:8]) + (" ..." if len(missing) > 8 else "")
+        raise ValueError(
+            f"noise_cov lacks {len(missing)} of the {len(ch_names)} EEG channels of "
+            f"the data ({shown}): compute it on the same channels (or drop them from "
+            "the data)."
+        )
+    info = mne.pick_info(info, picks)  # a copy: the caller's info is untouched
+    if not _has_average_reference(info["projs"], ch_names):
+        logger.info("    Adding an average-reference projector (EEG is reference-free)")
+        info = _add_average_reference(info)
+    whitener, _ = mne.cov.compute_whitener(noise_cov, info, pca=True, verbose=False)
+    proj = _projector(info)
+    gain = gain[[fwd_names.index(c) for c in ch_names]]
+    norms = np.linalg.norm(whitener @ gain, axis=0)
+    if depth_limit is not None:
+        norms = np.maximum(norms, norms.max() / depth_limit)
+    if np.any(norms == 0):
+        raise ValueError("The forward has sources with an all-zero gain.")
+    logger.info(
+        f"    Sparse Bayes: {len(ch_names)} EEG channels (whitened rank "
+        f"{whitener.shape[0]}), {gain.shape[1]} sources, depth {depth}"
+    )
+    return SparseBayesPreparation(
+        ch_names, gain, whitener, proj, norms**-depth, info, fwd["src"]
+    )
+
+
+class SparseBayesResult:
+    """Output of :func:`sparse_bayes_solve` (arrays, in the solver's units).
+
+    Attributes
+    ----------
+    x : ndarray, shape (n_sources, n_times)
+        Posterior mean of the sources (in the units of the columns of ``gain``).
+    gamma : ndarray, shape (n_sources,)
+        Learned source variances (0 where pruned).
+    noise : float
+        Noise variance ``lambda`` (learned or as given).
+    posterior_var : ndarray, shape (n_sources,)
+        Posterior variance ``gamma_i - gamma_i**2 l_i^T Sigma_y^-1 l_i``.
+    log_evidence : float
+        Log marginal likelihood of the data at the solution.
+    n_iter : int
+        Iterations run.
+    """
+
+    def __init__(self, x, gamma, noise, posterior_var, log_evidence, n_iter):
+        self.x, self.gamma, self.noise = x, gamma, noise
+        self.posterior_var, self.log_evidence, self.n_iter = (
+            posterior_var,
+            log_evidence,
+            n_iter,
+        )
+
+    def __repr__(self):
+        return (
+            f"<SparseBayesResult | {np.count_nonzero(self.gamma)} active sources, "
+            f"log-evidence {self.log_evidence:.1f}, {self.n_iter} iterations>"
+        )
+
+
+def _cholesky(gain, gamma, noise):
+    sigma = (gain * gamma) @ gain.T
+    sigma.flat[:: len(sigma) + 1] += noise
+    return np.linalg.cholesky(sigma)  # lower: sigma = C C^T
+
+
+def _log_evidence(chol, white_data, n_times):
+    """``-T/2 (log|Sigma| + tr(Sigma^-1 C_y) + n log 2 pi)`` from ``C^-1 Y_r``."""
+    n = len(chol)
+    logdet = 2 * np.sum(np.log(np.diag(chol)))
+    return -0.5 * n_times * (logdet + np.sum(white_data**2) + n * np.log(2 * np.pi))
+
+
+def sparse_bayes_solve(
+    gain,
+    data,
+    *,
+    gamma0=None,
+    n_iter=50,
+    tol=1e-6,
+    learn_noise=True,
+    noise=1.0,
+    prune=1e-5,
+):
+    """Champagne: sparse Bayesian learning by convex-bound updates.
+
+    Parameters
+    ----------
+    gain : ndarray, shape (n_channels, n_sources)
+        Whitened gain (noise covariance ``noise * I``).
+    data : ndarray, shape (n_channels, n_times) | (n_batch, n_channels, n_times)
+        Whitened data; a batch of windows is solved window by window.
+    gamma0 : ndarray, shape (n_sources,) | None
+        Prior source variances (any scale, non-negative); None is flat. It is
+        rescaled so that the model covariance has the trace of the data
+        covariance.
+    n_iter : int
+        Largest number of iterations.
+    tol : float
+        Stop when an iteration changes the log-evidence by less than ``tol``
+        times its magnitude.
+    learn_noise : bool
+        Learn the noise variance ``lambda`` (else keep ``noise``).
+    noise : float
+        The (initial, if learned) noise variance; learned noise starts at 10 %
+        of the data variance instead.
+    prune : float
+        Sources whose variance falls below ``prune`` times the largest are
+        removed (set to 0) for the remaining iterations.
+
+    Returns
+    -------
+    result : SparseBayesResult | list of SparseBayesResult
+        One result, or one per window for batched ``data``.
+
+    Notes
+    -----
+    The data enter only through their covariance ``C_y = Y Y^T / T``; with
+    ``Sigma = lambda I + L Gamma L^T`` (Cholesky ``C``, never an inverse of
+    ``n_sources`` size) each iteration costs ``O(n_channels**2 n_active)``.
+    The update of each source (Wipf & Nagarajan 2009, the "convex bounding"
+    rule of Champagne)::
+
+        gamma_i <- gamma_i * sqrt(l_i^T S C_y S l_i / l_i^T S l_i),  S = Sigma^-1
+
+    and, jointly, ``lambda <- lambda * sqrt(tr(S C_y S) / tr(S))``. It
+    minimises an upper bound of ``-log evidence`` that touches it at the
+    current point (log|Sigma| is concave in the variances), so every step
+    increases the evidence; it converges much faster than EM and, unlike
+    MacKay's fixed point, needs no posterior covariance and is guaranteed
+    monotone.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mne_brainforge.inverse.sparse_bayes import sparse_bayes_solve
+    >>> rng = np.random.default_rng(0)
+    >>> gain = rng.standard_normal((32, 500))
+    >>> data = gain[:, [7]] * np.sin(np.linspace(0, 6, 100)) + 0.1 * rng.standard_normal((32, 100))
+    >>> int(np.argmax(sparse_bayes_solve(gain, data).gamma))
+    7
+    """
+    gain = np.asarray(gain, np.float64)
+    data = np.asarray(data, np.float64)
+    if gain.ndim != 2:
+        raise ValueError(f"gain must be 2D (n_channels, n_sources), got {gain.shape}.")
+    if data.ndim not in (2, 3) or data.shape[-2] != gain.shape[0]:
+        raise ValueError(
+            f"data must be ({gain.shape[0]}, n_times) or (n_batch, {gain.shape[0]}, "
+            f"n_times) to match the gain, got {data.shape}."
+        )
+    n_iter = check_int(n_iter, "n_iter", minimum=1)
+    if gamma0 is not None:
+        gamma0 = np.asarray(gamma0, np.float64)
+        if gamma0.shape != (gain.shape[1],):
+            raise ValueError(
+                f"The prior must have one value per source ({gain.shape[1]}), got "
+                f"shape {gamma0.shape}."
+            )
+        if not np.all(np.isfinite(gamma0)) or np.any(gamma0 < 0) or not gamma0.any():
+            raise ValueError(
+                "The prior must be finite, non-negative and not all zero (it is a "
+                "variance per source)."
+            )
+    kwargs = dict(
+        gamma0=gamma0,
+        n_iter=n_iter,
+        tol=tol,
+        learn_noise=learn_noise,
+        noise=noise,
+        prune=prune,
+    )
+    if data.ndim == 3:
+        return [_solve(gain, d, **kwargs) for d in data]
+    return _solve(gain, data, **kwargs)
+
+
+def _solve(gain, data, *, gamma0, n_iter, tol, learn_noise, noise, prune):
+    n_ch, n_times = data.shape
+    cov = data @ data.T / n_times
+    eig, vec = np.linalg.eigh(cov)
+    keep = eig > eig.max() * 1e-12
+    if not keep.any():
+        raise ValueError("The (whitened) data are all zero.")
+    reduced = vec[:, keep] * np.sqrt(eig[keep])  # Y_r Y_r^T = C_y
+    total = np.trace(cov)
+    gamma = np.ones(gain.shape[1]) if gamma0 is None else gamma0.copy()
+    if learn_noise:
+        noise = 0.1 * total / n_ch
+    signal = max(total - noise * n_ch, 0.1 * total)  # trace left to the sources
+    gamma *= signal / np.sum(gamma * np.sum(gain**2, axis=0))
+    active = np.flatnonzero(gamma)
+    cost, n_done = np.inf, 0
+    while n_done < n_iter:
+        lg = gain[:, active]
+        chol = _cholesky(lg, gamma[active], noise)
+        white_data = solve_triangular(chol, reduced, lower=True)  # C^-1 Y_r
+        new_cost = -_log_evidence(chol, white_data, n_times)
+        if abs(cost - new_cost) < tol * abs(new_cost):
+            break
+        cost = new_cost
+        # Sigma^-1 (n_channels square) once, then matrix products only
+        inv_chol = solve_triangular(chol, np.eye(n_ch), lower=True)
+        s_l = inv_chol.T @ (inv_chol @ lg)  # S L
+        z = np.einsum("ij,ij->j", lg, s_l)  # l_i^T S l_i
+        q = np.sum((reduced.T @ s_l) ** 2, axis=0)  # l_i^T S C_y S l_i
+        if learn_noise:
+            s_y = solve_triangular(chol.T, white_data, lower=False)  # S Y_r
+            noise *= np.sqrt(np.sum(s_y**2) / np.sum(inv_chol**2))
+        gamma[active] *= np.sqrt(q / z)
+        kept = gamma[active] >= prune * gamma[active].max()
+        gamma[active[~kept]] = 0.0
+        active = active[kept]
+        n_done += 1
+    # The posterior at the final variances
+    lg = gain[:, active]
+    chol = _cholesky(lg, gamma[active], noise)
+    s_l = cho_solve((chol, True), lg)  # S L
+    x = np.zeros((gain.shape[1], n_times))
+    x[active] = gamma[active, None] * (s_l.T @ data)
+    posterior_var = gamma.copy()
+    posterior_var[active] -= gamma[active] ** 2 * np.sum(lg * s_l, axis=0)
+    np.maximum(posterior_var, 0.0, out=posterior_var)  # rounding
+    white_data = solve_triangular(chol, reduced, lower=True)
+    evidence = _log_evidence(chol, white_data, n_times)
+    return SparseBayesResult(x, gamma, float(noise), posterior_var, evidence, n_done)
+
+
+def _prior_gamma(prior, prep):
+    """Prior source variances (physical) as starting variances of the scaled sources."""
+    prior = np.asarray(prior, np.float64)
+    n_src = prep.gain.shape[1]
+    if prior.shape != (n_src,):
+        raise ValueError(
+            f"prior must have one value per source of the forward ({n_src}), got "
+            f"shape {prior.shape}."
+        )
+    if not np.all(np.isfinite(prior)) or np.any(prior < 0) or not prior.any():
+        raise ValueError(
+            "prior must be finite, non-negative and not all zero: it is a variance "
+            "per source (e.g. the squared amplitude of another estimate)."
+        )
+    gamma = prior / prep.depth_scale**2
+    return gamma + _PRIOR_FLOOR * gamma.max()
+
+
+def _solve_with_prior(gain, data, prior_gamma, prior_mode, **kwargs):
+    """Solve from the flat prior and/or ``prior_gamma``; return the result kept."""
+    if prior_gamma is None or prior_mode == "flat":
+        return sparse_bayes_solve(gain, data, **kwargs)
+    from_prior = sparse_bayes_solve(gain, data, gamma0=prior_gamma, **kwargs)
+    if prior_mode == "prior":
+        return from_prior
+    flat = sparse_bayes_solve(gain, data, **kwargs)
+    ev_prior, ev_flat = from_prior.log_evidence, flat.log_evidence
+    if prior_mode == "evidence":
+        best, name = (from_prior, "prior") if ev_prior > ev_flat else (flat, "flat")
+        logger.info(
+            f"    Evidence: the {name} start won (log-evidence from the prior "
+            f"{ev_prior:.2f}, flat {ev_flat:.2f})"
+        )
+        return best
+    # "weight": Bayesian model average, weights proportional to the evidences
+    w_prior = 1.0 / (1.0 + np.exp(np.clip(ev_flat - ev_prior, -700, 700)))
+    logger.info(
+        f"    Evidence weights: prior {w_prior:.3g}, flat {1 - w_prior:.3g} "
+        f"(log-evidence from the prior {ev_prior:.2f}, flat {ev_flat:.2f})"
+    )
+    x = w_prior * from_prior.x + (1 - w_prior) * flat.x
+    # variance of the mixture: within-model variances plus the spread of the means
+    spread = w_prior * np.mean((from_prior.x - x) ** 2, axis=1) + (1 - w_prior) * (
+        np.mean((flat.x - x) ** 2, axis=1)
+    )
+    return SparseBayesResult(
+        x,
+        w_prior * from_prior.gamma + (1 - w_prior) * flat.gamma,
+        w_prior * from_prior.noise + (1 - w_prior) * flat.noise,
+        w_prior * from_prior.posterior_var
+        + (1 - w_prior) * flat.posterior_var
+        + spread,
+        float(np.logaddexp(ev_prior + np.log(w_prior), ev_flat + np.log1p(-w_prior)))
+        if 0 < w_prior < 1
+        else max(ev_prior, ev_flat),
+        from_prior.n_iter + flat.n_iter,
+    )
+
+
+def _apply(
+    prep,
+    evoked,
+    *,
+    prior,
+    prior_mode,
+    n_iter,
+    learn_noise,
+    return_residual,
+    return_uncertainty,
+):
+    if not isinstance(evoked, mne.Evoked):
+        raise TypeError(f"evoked must be an mne.Evoked, got {type(evoked).__name__}.")
+    check_option("prior_mode", prior_mode, PRIOR_MODES)
+    prior_gamma = None if prior is None else _prior_gamma(prior, prep)
+    missing = set(prep.ch_names) - set(evoked.ch_names)
+    if missing:
+        raise ValueError(
+            f"The evoked lacks {len(missing)} channels of the preparation "
+            f"({', '.join(sorted(missing)[:8])}): prepare it with the evoked's info."
+        )
+    data = evoked.data[[evoked.ch_names.index(c) for c in prep.ch_names]]
+    scale = np.sqrt(evoked.nave)  # the noise of an average of nave trials
+    white_data = scale * (prep.whitener @ data)
+    white_gain = scale * prep.whitened_gain
+    result = _solve_with_prior(
+        white_gain,
+        white_data,
+        prior_gamma,
+        prior_mode,
+        n_iter=n_iter,
+        learn_noise=learn_noise,
+    )
+    fit = white_gain @ result.x
+    gof = 100 * (1 - np.sum((white_data - fit) ** 2) / np.sum(white_data**2))
+    logger.info(
+        f"    Sparse Bayes: {np.count_nonzero(result.gamma)} active sources, "
+        f"{result.n_iter} iterations, explained variance (whitened) {gof:.1f} %, "
+        f"log-evidence {result.log_evidence:.2f}"
+    )
+    moments = result.x * prep.depth_scale[:, None]  # A·m
+    stc_kwargs = dict(
+        vertices=prep.vertices,
+        tmin=evoked.times[0],
+        tstep=1.0 / evoked.info["sfreq"],
+        subject=prep.subject,
+    )
+    stc = mne.SourceEstimate(moments, **stc_kwargs)
+    out = (stc,)
+    if return_residual:
+        residual = evoked.copy().pick(prep.ch_names)
+        residual.add_proj(prep.info["projs"], remove_existing=True).apply_proj()
+        residual.data -= prep.proj @ (prep.gain @ moments)
+        out += (residual,)
+    if return_uncertainty:
+        std = np.sqrt(result.posterior_var) * prep.depth_scale
+        out += (mne.SourceEstimate(std[:, None], **{**stc_kwargs, "tstep": 1.0}),)
+    return out[0] if len(out) == 1 else out
+
+
+#: Default largest number of iterations (measured: see benchmarks/bench_sparse_bayes.py).
+N_ITER = 50
+
+
+@verbose
+def apply_sparse_bayes(
+    evoked,
+    forward,
+    noise_cov=None,
+    *,
+    prior=None,
+    prior_mode="evidence",
+    n_iter=N_ITER,
+    depth=0.8,
+    learn_noise=True,
+    return_residual=False,
+    return_uncertainty=False,
+    verbose=None,
+):
+    """Sparse Bayesian (Champagne) source estimate of an evoked response.
+
+    Parameters
+    ----------
+    evoked : mne.Evoked
+        The EEG data (V).
+    forward : mne.Forward
+        EEG forward model on a surface source space; dipoles are cortex-normal.
+    noise_cov : mne.Covariance | None
+        Noise covariance; None is :func:`mne.make_ad_hoc_cov` (its scale is
+        then learned, see ``learn_noise``).
+    prior : ndarray, shape (n_sources,) | None
+        Prior source variances (any scale, non-negative; e.g. the squared
+        amplitude of another estimate), in forward order.
+    prior_mode : str
+        With a ``prior``: ``'evidence'`` solves from the prior and from a flat
+        prior and keeps the one of larger evidence; ``'weight'`` averages both
+        with weights proportional to their evidences; ``'prior'`` and
+        ``'flat'`` solve from one only.
+    n_iter : int
+        Largest number of iterations of each solve.
+    depth : float
+        Depth-weighting exponent of the flat prior (see
+        :func:`prepare_sparse_bayes`).
+    learn_noise : bool
+        Learn the scale of the noise covariance from the data (advised unless
+        the covariance was estimated on the same recording).
+    return_residual : bool
+        Also return the residual.
+    return_uncertainty : bool
+        Also return the posterior standard deviations.
+    %(verbose)s
+
+    Returns
+    -------
+    stc : mne.SourceEstimate
+        Posterior mean dipole moments (A·m), cortex-normal, on the forward's
+        sources.
+    residual : mne.Evoked
+        Only with ``return_residual``: ``P (data - G J)`` on the channels used,
+        unwhitened, ``P`` the projectors applied (average reference included).
+    std : mne.SourceEstimate
+        Only with ``return_uncertainty``: the posterior standard deviation
+        (A·m) of each source, one time point.
+
+    See Also
+    --------
+    prepare_sparse_bayes, sparse_bayes_solve, SparseBayes
+
+    Notes
+    -----
+    See :func:`sparse_bayes_solve` for the algorithm and
+    :func:`prepare_sparse_bayes` for whitening, reference and depth. The log
+    (``verbose=True``) reports the explained variance of the whitened data
+    (the goodness of fit) and, with a prior, which start won.
+
+    Examples
+    --------
+    >>> from mne_brainforge.inverse.sparse_bayes import apply_sparse_bayes
+    >>> stc = apply_sparse_bayes(evoked, fwd, noise_cov)
+    >>> stc, residual, std = apply_sparse_bayes(
+    ...     evoked, fwd, noise_cov, return_residual=True, return_uncertainty=True
+    ... )
+    """
+    prep = prepare_sparse_bayes(evoked.info, forward, noise_cov, depth=depth)
+    return _apply(
+        prep,
+        evoked,
+        prior=prior,
+        prior_mode=prior_mode,
+        n_iter=n_iter,
+        learn_noise=learn_noise,
+        return_residual=return_residual,
+        return_uncertainty=return_uncertainty,
+    )
+
+
+class SparseBayes:
+    """Sparse Bayesian learning (Champagne) as a benchmark method.
+
+    Calling it with ``(evoked, forward, noise_cov)`` returns the
+    :class:`mne.SourceEstimate` of :func:`apply_sparse_bayes`; the preparation
+    (whitener, gain, depth) is made once per forward, covariance and channel
+    set and reused.
+
+    Parameters
+    ----------
+    n_iter : int
+        Largest number of iterations.
+    depth : float
+        Depth-weighting exponent.
+    prior_mode : str
+        What a ``prior`` passed to the call does (see :func:`apply_sparse_bayes`).
+    learn_noise : bool
+        Learn the noise scale.
+
+    See Also
+    --------
+    apply_sparse_bayes, mne_brainforge.inverse.MNEInverse
+
+    Examples
+    --------
+    >>> from mne_brainforge.inverse.sparse_bayes import SparseBayes
+    >>> champagne = SparseBayes()
+    >>> stc = champagne(evoked, fwd, noise_cov)
+    >>> records = run_benchmark({"Champagne": champagne, "sLORETA": MNEInverse("sLORETA")})
+    """
+
+    def __init__(
+        self, n_iter=N_ITER, *, depth=0.8, prior_mode="evidence", learn_noise=True
+    ):
+        self.n_iter = check_int(n_iter, "n_iter", minimum=1)
+        self.depth = check_number(depth, "depth", minimum=0)
+        self.prior_mode = check_option("prior_mode", prior_mode, PRIOR_MODES)
+        self.learn_noise = bool(learn_noise)
+        self._cache = {}
+
+    def __repr__(self):
+        return f"<SparseBayes | n_iter {self.n_iter}, depth {self.depth}>"
+
+    def prepare(self, info, forward, noise_cov=None):
+        """The (cached) :class:`SparseBayesPreparation` for this info, forward, covariance.
+
+        Parameters
+        ----------
+        info : mne.Info
+            Info of the data.
+        forward : mne.Forward
+            The forward model.
+        noise_cov : mne.Covariance | None
+            The noise covariance.
+
+        Returns
+        -------
+        prep : SparseBayesPreparation
+            The preparation.
+
+        Examples
+        --------
+        >>> prep = SparseBayes().prepare(evoked.info, fwd, noise_cov)
+        """
+        key = (
+            id(forward),
+            id(noise_cov),
+            tuple(info["ch_names"]),
+            tuple(info["bads"]),
+            tuple(p["desc"] for p in info["projs"]),
+        )
+        if key not in self._cache:
+            prep = prepare_sparse_bayes(
+                info, forward, noise_cov, depth=self.depth, verbose=False
+            )
+            self._cache = {key: (prep, forward, noise_cov)}  # keep the ids alive
+        return self._cache[key][0]
+
+    def __call__(self, evoked, forward, noise_cov=None, *, prior=None):
+        return _apply(
+            self.prepare(evoked.info, forward, noise_cov),
+            evoked,
+            prior=prior,
+            prior_mode=self.prior_mode,
+            n_iter=self.n_iter,
+            learn_noise=self.learn_noise,
+            return_residual=False,
+            return_uncertainty=False,
+        )
