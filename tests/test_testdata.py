@@ -278,3 +278,32 @@ def test_truth_heads():
     assert {0.0041, 0.0083, 0.0165} <= set(skulls)
     assert {h.skull_thickness for h in heads.values()} >= {5e-3, 7e-3, 9e-3}
     assert heads["coreg-5mm"].shift == 5e-3 and heads["jitter-8mm"].jitter == 8e-3
+
+
+def test_sparse_baseline_on_test_case(info32, fwd32, graph):
+    """MxNE (classical.py) gives a full, sparse estimate that finds a 20 dB dipole."""
+    from mne_brainforge.inverse.classical import (
+        CLASSICAL,
+        SPARSE,
+        MixedNorm,
+        make_method,
+    )
+
+    assert isinstance(make_method("MxNE", alpha=40), MixedNorm)
+    assert {type(make_method(n)).__name__ for n in CLASSICAL + SPARSE} == {
+        "MNEInverse",
+        "MixedNorm",
+        "GammaMap",
+    }
+    with pytest.raises(ValueError, match="percentage"):
+        MixedNorm(alpha=100)
+    case = td.make_test_case(
+        info32, fwd32, shape="dipole", snr_db=20, graph=graph, seed=1
+    )
+    stc = make_method("MxNE")(case.evoked, fwd32, case.noise_cov)
+    assert stc.data.shape == case.truth.stc.data.shape
+    assert all(
+        np.array_equal(a, b) for a, b in zip(stc.vertices, case.truth.stc.vertices)
+    )
+    assert 1 <= np.count_nonzero(stc.data.any(axis=1)) <= 10
+    assert localization_error(stc, case.truth, fwd32["src"], graph) < 15.0

@@ -633,7 +633,9 @@ def make_test_case(
     rng = np.random.default_rng(seed)
     fwd = cortex_normal(fwd_true)
     gain, ch_names = fixed_orientation_gain(fwd)
-    eeg = [info.ch_names[p] for p in mne.pick_types(info, eeg=True, exclude=())]
+    eeg = [
+        info.ch_names[p] for p in mne.pick_types(info, meg=False, eeg=True, exclude=())
+    ]
     missing = sorted(set(eeg) - set(ch_names))
     if missing:
         raise ValueError(
