@@ -38,6 +38,8 @@ AMPLITUDE_WARN = 0.1
 #: A channel at its own minimum or maximum value for at least this fraction of
 #: the samples is railed (amplifier saturation, loose electrode).
 RAIL_FRACTION = 0.05
+#: Data sets shorter than this (samples) are not checked for railed channels.
+RAIL_MIN_SAMPLES = 100
 #: Data shorter than this fraction of the network's window get a warning
 #: (they are zero-padded: the network then sees mostly zeros).
 SHORT_FRACTION = 0.5
@@ -197,10 +199,15 @@ def railed_channels(names, at_extremes, n_samples, ptp, flat=()):
     flat : collection of str
         Flat channels (left out already), not counted.
     """
-    if n_samples < 1 / RAIL_FRACTION:  # too short to tell
+    if n_samples < RAIL_MIN_SAMPLES:  # too short to tell
         return []
-    fraction = np.asarray(at_extremes) / n_samples
-    return [n for n, f in zip(names, fraction) if f >= RAIL_FRACTION and n not in flat]
+    # every channel has its one minimum and one maximum sample: count the rest
+    fraction = (np.asarray(at_extremes) - 2) / n_samples
+    return [
+        n
+        for n, f, p in zip(names, fraction, ptp)
+        if f >= RAIL_FRACTION and p > 0 and n not in flat
+    ]
 
 
 def _trained_channel_range(model):
