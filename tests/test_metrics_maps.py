@@ -134,3 +134,15 @@ def test_peak_error_matches_smaller_peaks(src, graph, pos):
     # the top-n localization error pairs the spurious peak with a true source
     assert localization_error(stc, truth, src, graph) > 10
     assert np.isnan(peak_localization_error(_stc(src, 0 * values), truth, src, graph))
+
+
+def test_emd_diffuse_map(src, graph, pos):
+    """A map over all sources at a realistic scale (A·m): finite, scale-free."""
+    truth = _truth(src, graph, [1000])
+    rng = np.random.default_rng(0)
+    values = rng.random(len(pos)) ** 8
+    emd = earth_movers_distance(_stc(src, 1e-12 * values), truth, src)
+    assert emd == pytest.approx(earth_movers_distance(_stc(src, values), truth, src))
+    # mean distance of all sources to the patch centre bounds it from above
+    spread = np.average(np.linalg.norm(pos - pos[1000], axis=1), weights=values) * 1e3
+    assert 0.5 * spread < emd < spread + 5.0
