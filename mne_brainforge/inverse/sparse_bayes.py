@@ -506,6 +506,12 @@ def _solve_with_prior(gain, data, prior_gamma, prior_mode, **kwargs):
     )
 
 
+def _check_evoked(evoked):
+    if not isinstance(evoked, mne.Evoked):
+        raise TypeError(f"evoked must be an mne.Evoked, got {type(evoked).__name__}.")
+    return evoked
+
+
 def _apply(
     prep,
     evoked,
@@ -517,8 +523,6 @@ def _apply(
     return_residual,
     return_uncertainty,
 ):
-    if not isinstance(evoked, mne.Evoked):
-        raise TypeError(f"evoked must be an mne.Evoked, got {type(evoked).__name__}.")
     check_option("prior_mode", prior_mode, PRIOR_MODES)
     prior_gamma = None if prior is None else _prior_gamma(prior, prep)
     missing = set(prep.ch_names) - set(evoked.ch_names)
@@ -649,7 +653,9 @@ def apply_sparse_bayes(
     ...     evoked, fwd, noise_cov, return_residual=True, return_uncertainty=True
     ... )
     """
-    prep = prepare_sparse_bayes(evoked.info, forward, noise_cov, depth=depth)
+    prep = prepare_sparse_bayes(
+        _check_evoked(evoked).info, forward, noise_cov, depth=depth
+    )
     return _apply(
         prep,
         evoked,
@@ -742,7 +748,7 @@ class SparseBayes:
 
     def __call__(self, evoked, forward, noise_cov=None, *, prior=None):
         return _apply(
-            self.prepare(evoked.info, forward, noise_cov),
+            self.prepare(_check_evoked(evoked).info, forward, noise_cov),
             evoked,
             prior=prior,
             prior_mode=self.prior_mode,

@@ -1,0 +1,207 @@
+"""The sparse Bayesian (Champagne) inverse on simulated EEG through another head."""
+
+import mne
+import numpy as np
+import pytest
+from mne.io.constants import FIFF
+from numpy.testing import assert_allclose
+
+from mne_brainforge.head import (
+    cortex_normal,
+    fixed_orientation_gain,
+    jitter_electrodes,
+    make_fsaverage_forward,
+)
+from mne_brainforge.inverse.sparse_bayes import (
+    SparseBayes,
+    apply_sparse_bayes,
+    prepare_sparse_bayes,
+    sparse_bayes_solve,
+)
+
+N_TIMES = 100
+LH_SOURCES = (1000, 5000)  # left hemisphere (first 10242 sources)
+RH_SOURCE = 18000
+
+
+@pytest.fixture(scope="module")
+def true_gain(info64):
+    """Gain of another head: electrodes moved by 3 mm (per axis)."""
+    info = jitter_electrodes(info64, 0.003, np.random.default_rng(0))
+    fwd = make_fsaverage_forward(info, verbose="error")
+    return fixed_orientation_gain(cortex_normal(fwd))[0]
+
+
+@pytest.fixture(scope="module")
+def positions(fwd64):
+    return np.concatenate([s["rr"][s["vertno"]] for s in fwd64["src"]])
+
+
+def _evoked(info, gain, sources, snr_db=20.0, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(N_TIMES) / info["sfreq"]
+    moments = np.zeros((gain.shape[1], N_TIMES))
+    for k, s in enumerate(sources):
+        moments[s] = 10e-9 * np.sin(2 * np.pi * (5 + 3 * k) * t) * np.hanning(N_TIMES)
+    signal = gain @ moments
+    signal -= signal.mean(axis=0)
+    noise = rng.standard_normal(signal.shape)
+    noise -= noise.mean(axis=0)
+    noise *= np.sqrt(np.sum(signal**2) / np.sum(noise**2) / 10 ** (snr_db / 10))
+    evoked = mne.EvokedArray(signal + noise, info.copy(), tmin=0.0, verbose=False)
+    return evoked.set_eeg_reference(projection=True, verbose=False)
+
+
+def _energy(stc):
+    return np.sqrt(np.mean(stc.data**2, axis=1))
+
+
+@pytest.mark.parametrize("source", LH_SOURCES + (RH_SOURCE,))
+def test_single_dipole_within_5mm(info64, fwd64, true_gain, positions, source):
+    evoked = _evoked(info64, true_gain, [source])
+    stc = apply_sparse_bayes(evoked, fwd64, verbose=False)
+    assert stc.subject == "fsaverage"
+    assert stc.data.shape == (20484, N_TIMES)
+    peak = np.argmax(_energy(stc))
+    assert np.linalg.norm(positions[peak] - positions[source]) < 0.005
+    # Amplitude near the truth (A·m): sparse Bayes is not shrunk like minimum norm
+    assert 0.3 < np.abs(stc.data).max() / 10e-9 < 3
+    assert np.count_nonzero(_energy(stc)) < 500  # sparse
+
+
+def test_two_sources_3cm_apart(info64, fwd64, true_gain, positions):
+    a = LH_SOURCES[1]
+    dist = np.linalg.norm(positions - positions[a], axis=1)
+    b = int(np.argmin(np.abs(dist - 0.03) + 1.0 * (np.arange(len(dist)) >= 10242)))
+    assert abs(dist[b] - 0.03) < 0.002
+    evoked = _evoked(info64, true_gain, [a, b])
+    energy = _energy(apply_sparse_bayes(evoked, fwd64, verbose=False))
+    for s in (a, b):  # a strong estimate (>= 20 % of the peak) within 10 mm of each
+        near = np.linalg.norm(positions - positions[s], axis=1) < 0.010
+        assert energy[near].max() > 0.2 * energy.max()
+
+
+def test_residual_and_uncertainty(info64, fwd64, true_gain):
+    evoked = _evoked(info64, true_gain, [LH_SOURCES[0]])
+    stc, residual, std = apply_sparse_bayes(
+        evoked, fwd64, return_residual=True, return_uncertainty=True, verbose=False
+    )
+    gain = fixed_orientation_gain(cortex_normal(fwd64))[0]
+    predicted = gain @ stc.data
+    predicted -= predicted.mean(axis=0)  # the average reference
+    assert residual.ch_names == evoked.ch_names
+    assert_allclose(residual.data, evoked.data - predicted, atol=1e-20)
+    # the fit explains most of the 20 dB data
+    assert np.sum(residual.data**2) < 0.05 * np.sum(evoked.data**2)
+    assert std.data.shape == (20484, 1)
+    assert np.all(std.data >= 0) and std.data.max() > 0
+    # pruned sources are certainly 0; the active ones are uncertain
+    active = _energy(stc) > 0
+    assert np.all(std.data[~active] == 0) and np.all(std.data[active] > 0)
+
+
+def test_wrong_prior_gives_flat_answer(info64, fwd64, true_gain):
+    evoked = _evoked(info64, true_gain, [LH_SOURCES[1]])
+    prior = np.zeros(20484)
+    prior[10242:] = 1.0  # all mass on the wrong (right) hemisphere
+    flat = apply_sparse_bayes(evoked, fwd64, verbose=False)
+    with mne.utils.catch_logging() as log:
+        stc = apply_sparse_bayes(evoked, fwd64, prior=prior, verbose=True)
+    assert "the flat start won" in log.getvalue()
+    assert_allclose(stc.data, flat.data)
+    # forced to the prior, the answer differs
+    forced = apply_sparse_bayes(
+        evoked, fwd64, prior=prior, prior_mode="prior", verbose=False
+    )
+    assert not np.allclose(forced.data, flat.data, rtol=1e-3, atol=1e-3 * 10e-9)
+
+
+def test_right_prior_wins(info64, fwd64, true_gain):
+    evoked = _evoked(info64, true_gain, [LH_SOURCES[0], RH_SOURCE], snr_db=10.0)
+    prior = np.full(20484, 1e-3)
+    prior[[LH_SOURCES[0], RH_SOURCE]] = 1.0
+    with mne.utils.catch_logging() as log:
+        apply_sparse_bayes(evoked, fwd64, prior=prior, verbose=True)
+    assert "the prior start won" in log.getvalue()
+
+
+def test_whitener_is_mne(info64, fwd64, true_gain):
+    evoked = _evoked(info64, true_gain, [LH_SOURCES[0]])
+    cov = mne.make_ad_hoc_cov(evoked.info, verbose=False)
+    prep = prepare_sparse_bayes(evoked.info, fwd64, cov, verbose=False)
+    whitener, _ = mne.cov.compute_whitener(cov, evoked.info, pca=True, verbose=False)
+    assert_allclose(prep.whitener, whitener)
+    assert prep.rank == 63  # the average reference removes one dimension
+    assert prep.whitened_gain.shape == (63, 20484)
+    # the same whitened data (up to a rotation) as MNE's inverse operator
+    inv = mne.minimum_norm.make_inverse_operator(
+        evoked.info, fwd64, cov, loose=0.2, depth=0.8, verbose=False
+    )
+    inv = mne.minimum_norm.prepare_inverse_operator(inv, 1, 1 / 9, verbose=False)
+    mne_white = inv["whitener"] @ inv["proj"] @ evoked.data
+    ours = prep.whitener @ evoked.data
+    assert_allclose(ours.T @ ours, mne_white.T @ mne_white, rtol=1e-6)
+    # the projector is applied without a projector in the info too
+    info = info64.copy()
+    prep_noproj = prepare_sparse_bayes(info, fwd64, cov, verbose=False)
+    assert_allclose(prep_noproj.whitener @ np.ones(64), 0, atol=1e-6)
+
+
+def test_solver_on_synthetic_gain():
+    rng = np.random.default_rng(1)
+    gain = rng.standard_normal((32, 400))
+    x = np.zeros((400, 50))
+    x[[3, 200]] = rng.standard_normal((2, 50))
+    data = gain @ x + 0.05 * rng.standard_normal((32, 50))
+    result = sparse_bayes_solve(gain, data, n_iter=200)
+    assert set(np.argsort(result.gamma)[-2:]) == {3, 200}
+    assert_allclose(result.x[[3, 200]], x[[3, 200]], atol=0.05)
+    assert 0.05**2 / 3 < result.noise < 0.05**2 * 3
+    # more iterations never lower the evidence (monotone updates)
+    evidences = [
+        sparse_bayes_solve(gain, data, n_iter=n, tol=0).log_evidence
+        for n in (1, 3, 10, 30)
+    ]
+    assert np.all(np.diff(evidences) > -1e-8)
+    batch = sparse_bayes_solve(gain, np.stack([data, 2 * data]), n_iter=50)
+    assert len(batch) == 2
+    assert_allclose(batch[1].x, 2 * batch[0].x, rtol=1e-5, atol=1e-8)
+
+
+def test_benchmark_method(info64, fwd64, true_gain, positions):
+    method = SparseBayes(n_iter=30)
+    evoked = _evoked(info64, true_gain, [LH_SOURCES[0]])
+    cov = mne.make_ad_hoc_cov(evoked.info, verbose=False)
+    stc = method(evoked, fwd64, cov)
+    assert method.prepare(evoked.info, fwd64, cov) is method.prepare(
+        evoked.info, fwd64, cov
+    )
+    peak = np.argmax(_energy(stc))
+    assert np.linalg.norm(positions[peak] - positions[LH_SOURCES[0]]) < 0.005
+
+
+def test_bad_input(info64, fwd64, true_gain):
+    evoked = _evoked(info64, true_gain, [LH_SOURCES[0]])
+    with pytest.raises(ValueError, match="one value per source"):
+        apply_sparse_bayes(evoked, fwd64, prior=np.ones(10), verbose=False)
+    with pytest.raises(ValueError, match="non-negative"):
+        apply_sparse_bayes(evoked, fwd64, prior=-np.ones(20484), verbose=False)
+    with pytest.raises(ValueError, match="prior_mode"):
+        apply_sparse_bayes(
+            evoked, fwd64, prior=np.ones(20484), prior_mode="best", verbose=False
+        )
+    cov = mne.make_ad_hoc_cov(mne.pick_info(info64, np.arange(60)), verbose=False)
+    with pytest.raises(ValueError, match="noise_cov lacks 4 .* same channels"):
+        apply_sparse_bayes(evoked, fwd64, cov, verbose=False)
+    meg = fwd64.copy()
+    with meg["info"]._unlock():
+        for ch in meg["info"]["chs"]:
+            ch.update(
+                kind=FIFF.FIFFV_MEG_CH,
+                unit=FIFF.FIFF_UNIT_T,
+                coil_type=FIFF.FIFFV_COIL_VV_MAG_T3,
+            )
+    with pytest.raises(ValueError, match="no EEG channels"):
+        apply_sparse_bayes(evoked, meg, verbose=False)
+    with pytest.raises(TypeError, match="mne.Evoked"):
+        SparseBayes()(evoked.data, fwd64, None)
