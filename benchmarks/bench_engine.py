@@ -13,6 +13,7 @@ throughput is also given per CPU-second of this process.
 
 import argparse
 import json
+import multiprocessing
 import os
 import resource
 import time
@@ -65,6 +66,37 @@ def _throughput(generator, batch_size, n_batches, threads):
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     n = batch_size * n_batches
     return dict(threads=threads, windows_per_s=n / wall, windows_per_cpu_s=n / cpu)
+
+
+def _worker(generator, batch_size, n_batches, worker, queue):
+    torch.set_num_threads(1)
+    generator.draw(batch_size, seed_for(0, 0, worker, 10_000))  # warm-up
+    queue.put(time.perf_counter())
+    for step in range(n_batches):
+        generator.draw(batch_size, seed_for(0, 0, worker, step))
+    queue.put(time.perf_counter())
+
+
+def _throughput_processes(generator, batch_size, n_batches, n_workers=2):
+    """Aggregate rate of forked 1-thread workers (like 2 DataLoader workers)."""
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    procs = [
+        ctx.Process(target=_worker, args=(generator, batch_size, n_batches, w, queue))
+        for w in range(n_workers)
+    ]
+    for proc in procs:
+        proc.start()
+    stamps = sorted(queue.get() for _ in range(2 * n_workers))
+    for proc in procs:
+        proc.join()
+    # from the last warm-up end to the last finish: all workers drawing
+    wall = stamps[-1] - stamps[n_workers - 1]
+    return dict(
+        processes=n_workers,
+        threads_each=1,
+        windows_per_s=n_workers * batch_size * n_batches / wall,
+    )
 
 
 def _old_throughput(fwd, library, n):
@@ -181,12 +213,15 @@ def main(n_batches, heads):
     gen64 = BatchedEEGGenerator(family, bank, channel_sets=[cap64])
     setup_s = time.perf_counter() - t0
     new = [_throughput(gen64, 256, n_batches, threads) for threads in (1, 2)]
+    workers = _throughput_processes(gen64, 256, n_batches)
     rss_after = _rss_mb()
     mixed = BatchedEEGGenerator(family, bank)  # all caps, up to 170 channels
     mixed_result = _throughput(mixed, 256, max(n_batches // 2, 3), 2)
 
-    template = mne.pick_channels_forward(
-        _template_forward(family), include=names, ordered=True
+    template = cortex_normal(
+        mne.pick_channels_forward(
+            _template_forward(family), include=names, ordered=True
+        )
     )
     old = _old_throughput(template, library, 100)
     interpolation = _interpolation_error(family)
@@ -208,9 +243,11 @@ def main(n_batches, heads):
         waveform_bank=repr(bank),
         generator_setup_s=setup_s,
         engine=new,
+        engine_2_processes=workers,
         engine_all_caps_up_to_170_channels=mixed_result,
         old_eeg_simulator=old,
-        speedup_wall=max(r["windows_per_s"] for r in new) / old["windows_per_s"],
+        speedup_wall=max(r["windows_per_s"] for r in [*new, workers])
+        / old["windows_per_s"],
         speedup_cpu=max(r["windows_per_cpu_s"] for r in new) / old["windows_per_cpu_s"],
         peak_rss_mb=dict(after_family_and_bank=rss_family, after_draws=rss_after),
         electrode_interpolation=interpolation,
@@ -231,7 +268,7 @@ def _template_forward(family):
         get_data_path()
         / "forwards"
         / f"{SUPERSET_MONTAGE}-{p['skull_conductivity']:g}S-"
-        f"{p['skull_thickness'] * 1e3:g}mm-fixed-fwd.fif"
+        f"{p['skull_thickness'] * 1e3:g}mm-fwd.fif"
     )
     return mne.read_forward_solution(path, verbose="error")
 
@@ -263,6 +300,7 @@ reference, dropouts, electrode jitter; {len(r["family"]["heads"])} head models
 | generator | windows/s (wall) | windows per CPU-second |
 |---|---|---|
 {rows}
+| engine, 2 forked processes x 1 thread (as 2 DataLoader workers) | {r["engine_2_processes"]["windows_per_s"]:,.0f} | |
 | engine, all caps (10-20 ... HydroCel 256, up to 170 channels), 2 threads | {mixed["windows_per_s"]:,.0f} | {mixed["windows_per_cpu_s"]:,.0f} |
 | old `EEGSimulator` (one window at a time, same forward and sampling rate) | {old["windows_per_s"]:,.1f} | {old["windows_per_cpu_s"]:,.1f} |
 
@@ -272,8 +310,10 @@ Speed-up over the old simulator in the same run: {r["speedup_wall"]:,.0f}x
 The two cores were shared with other jobs: load average {load["start"][0]:.1f}
 at the start and {load["end"][0]:.1f} at the end (1-minute). Wall-clock figures
 are therefore pessimistic; "windows per CPU-second" counts only the CPU time of
-this process (on an idle machine, 2 threads give up to about twice the
-1-thread figure).
+this process. On a loaded machine torch's 2 intra-op threads wait for each
+other (compare the 1- and 2-thread rows): run the engine with
+`torch.set_num_threads(1)` per process and one process per core (DataLoader
+workers, or DDP ranks), each with its own seed stream (`seed_for`).
 
 Memory: peak resident set {r["peak_rss_mb"]["after_draws"]:,.0f} MB after the
 draws ({r["peak_rss_mb"]["after_family_and_bank"]:,.0f} MB after loading the

@@ -356,9 +356,8 @@ def make_head_model_family(
         (skull conductivity in S/m, largest skull thickness in m) per head
         model; brain and scalp keep the template's conductivity. Each head
         other than the template computes and caches a BEM solution on first use
-        (about a minute), and each forward (about a minute for 343 channels)
-        is cached as a cortex-normal ``-fwd.fif`` under
-        ``get_data_path() / 'forwards'``.
+        (about a minute), and each forward (about a minute for 335 channels)
+        is cached as a ``-fwd.fif`` under ``get_data_path() / 'forwards'``.
     montage : str
         Name of the superset montage (an MNE standard montage).
     n_jobs : int | None
@@ -397,7 +396,7 @@ def make_head_model_family(
         path = (
             get_data_path()
             / "forwards"
-            / f"{montage}-{skull:g}S-{thickness * 1e3:g}mm-fixed-fwd.fif"
+            / f"{montage}-{skull:g}S-{thickness * 1e3:g}mm-fwd.fif"
         )
 
         def _write(tmp, conductivity=conductivity, thickness=thickness):
@@ -408,8 +407,9 @@ def make_head_model_family(
                 n_jobs=n_jobs,
                 verbose=verbose,
             )
+            # MNE writes the free-orientation solution (converted on loading);
             # the temporary name does not end in -fwd.fif: no naming warning
-            mne.write_forward_solution(tmp, cortex_normal(fwd), verbose="error")
+            mne.write_forward_solution(tmp, fwd, verbose="error")
 
         cached_file(path, _write)
         forwards.append(mne.read_forward_solution(path, verbose="error"))
