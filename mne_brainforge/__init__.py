@@ -4,28 +4,35 @@ import importlib
 
 from . import datasets
 from ._version import __version__
-from .head import make_fsaverage_forward
+from .head import fit_montage_to_template, make_fsaverage_forward
 from .inverse import (
     apply_brainforge_inverse,
     apply_brainforge_inverse_epochs,
     apply_brainforge_inverse_raw,
+    apply_sparse_bayes,
     compare_inverse_methods,
     plot_inverse_comparison,
 )
+from .nn import BrainForgeModel
+from .training import train_model
 from .weights import fetch_weights, list_weights, load_pretrained
 
 __all__ = [
+    "BrainForgeModel",
     "__version__",
     "apply_brainforge_inverse",
     "apply_brainforge_inverse_epochs",
     "apply_brainforge_inverse_raw",
+    "apply_sparse_bayes",
     "compare_inverse_methods",
     "datasets",
     "fetch_weights",
+    "fit_montage_to_template",
     "list_weights",
     "load_pretrained",
     "make_fsaverage_forward",
     "plot_inverse_comparison",
+    "train_model",
 ]
 
 #: Sub-packages reachable as ``bf.<name>`` after ``import mne_brainforge as bf``

@@ -5,7 +5,12 @@ import pytest
 
 from mne_brainforge.datasets import read_fsaverage_source_space
 from mne_brainforge.head import parcellate_source_space
-from mne_brainforge.nn.prior import PRIOR_FLOOR, diffusion_operator, source_prior
+from mne_brainforge.nn.prior import (
+    PRIOR_FLOOR,
+    diffusion_operator,
+    region_energy,
+    source_prior,
+)
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +24,7 @@ def test_prior_follows_the_region_and_spreads(parcellation):
     regions = np.zeros((1, n_regions, 20))
     target = 7
     regions[0, target] = np.sin(np.linspace(0, 3, 20))
-    prior = source_prior(regions, parcellation)
+    prior = source_prior(region_energy(regions), parcellation)
     assert prior.shape == (parcellation.n_sources,)
     np.testing.assert_allclose(prior.mean(), 1.0)
     inside = parcellation.labels == target
@@ -32,14 +37,15 @@ def test_prior_follows_the_region_and_spreads(parcellation):
     np.testing.assert_allclose(prior[far], PRIOR_FLOOR, rtol=1e-6)
     assert prior[inside].mean() > prior[near].mean()
     # without diffusion: piecewise constant
-    flat = source_prior(regions, parcellation, n_steps=0)
+    flat = source_prior(region_energy(regions), parcellation, n_steps=0)
     assert np.ptp(flat[inside]) == 0 and np.allclose(flat[~inside], PRIOR_FLOOR)
 
 
 def test_prior_combines_windows_by_weight(parcellation):
     regions = np.zeros((2, parcellation.n_regions, 10))
     regions[0, 3], regions[1, 50] = 1.0, 1.0
-    prior = source_prior(regions, parcellation, weights=[3.0, 1.0], n_steps=0)
+    energy = region_energy(regions)
+    prior = source_prior(energy, parcellation, weights=[3.0, 1.0], n_steps=0)
     a = prior[parcellation.labels == 3][0] - PRIOR_FLOOR
     b = prior[parcellation.labels == 50][0] - PRIOR_FLOOR
     sizes = parcellation.sizes
@@ -49,7 +55,12 @@ def test_prior_combines_windows_by_weight(parcellation):
 def test_diffusion_preserves_mass_and_bad_input(parcellation):
     walk = diffusion_operator(parcellation.graph)
     np.testing.assert_allclose(np.asarray(walk.sum(axis=1)).ravel(), 1.0)
+    with pytest.raises(ValueError, match="energy must have shape"):
+        source_prior(np.zeros((1, 3)), parcellation)
     with pytest.raises(ValueError, match="regions must have shape"):
-        source_prior(np.zeros((1, 3, 10)), parcellation)
+        region_energy(np.zeros((3, 10)))
     with pytest.raises(ValueError, match="floor"):
-        source_prior(np.zeros((1, parcellation.n_regions, 2)), parcellation, floor=-1)
+        source_prior(np.zeros((1, parcellation.n_regions)), parcellation, floor=-1)
+    # a network that sees nothing gives the flat prior
+    blind = source_prior(np.zeros((1, parcellation.n_regions)), parcellation)
+    np.testing.assert_array_equal(blind, 1.0)

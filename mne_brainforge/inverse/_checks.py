@@ -222,7 +222,7 @@ def _trained_channel_range(model):
 
 
 def check_model_fit(model, n_channels, sfreq, lowpass, n_samples):
-    """Warn about what the network cannot use of the data.
+    """Warn about what the network cannot use of the data (it sets the prior only).
 
     Parameters
     ----------
@@ -237,12 +237,10 @@ def check_model_fit(model, n_channels, sfreq, lowpass, n_samples):
     """
     band = model.sfreq / 2
     if lowpass is not None and lowpass > band * 1.01:
-        warn(
-            f"The data have content up to {lowpass:g} Hz (sampled at {sfreq:g} Hz); "
-            f"the network works at {model.sfreq:g} Hz, so everything above {band:g} "
-            "Hz is filtered out before the estimate (which is resampled back to the "
-            f"data's rate). Low-pass filter the data at {band:g} Hz (e.g. "
-            f"inst.filter(None, {band:g})) to silence this warning."
+        # only the prior is band-limited: the solve uses the data's full band
+        logger.info(
+            f"The network's prior sees the data up to {band:g} Hz (of {lowpass:g} "
+            "Hz); the estimate itself uses the whole band"
         )
     duration, window = n_samples / sfreq, model.n_times / model.sfreq
     if duration < SHORT_FRACTION * window:

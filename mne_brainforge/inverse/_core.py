@@ -1,9 +1,12 @@
 """Machinery shared by the BrainForge inverse functions.
 
-One path for Evoked, Raw and Epochs: :func:`_prepare` checks the inputs and
-picks the channels once, :func:`_estimate_regions` turns one 2-D block of data
-(channels x samples, read through a callback so that Raw on disk is read in
-chunks) into region time courses at the data's sampling rate.
+One path for Evoked, Raw and Epochs: :func:`_prepare` checks the inputs, picks
+the channels and prepares the whitened sparse Bayesian solve once;
+:func:`_network_prior` runs the network over one 2-D block of data (channels x
+samples, read through a callback so that Raw on disk is read in chunks) and
+turns its region output into a prior over the sources; the solve of
+:mod:`~mne_brainforge.inverse.sparse_bayes`, driven by the data, makes the
+estimate, and the evidence decides between that prior and a flat one.
 """
 
 import hashlib
@@ -11,32 +14,33 @@ import logging
 import operator
 import os
 import weakref
-from concurrent.futures import ThreadPoolExecutor
-from fractions import Fraction
 from pathlib import Path
 
 import mne
 import numpy as np
 from mne.utils import logger, warn
 
+from ..nn.prior import diffusion_operator, region_energy, source_prior
+from ..utils import rational_ratio
 from . import _checks
 from ._checks import (
     MIN_CHANNELS,
     check_amplitudes,
     check_biosemi_codes,
+    check_covariance_channels,
     check_duplicate_positions,
     check_model_fit,
     check_positions_match,
     check_source_space,
     railed_channels,
 )
+from .sparse_bayes import _apply as _sparse_bayes_apply
+from .sparse_bayes import posterior_kernel, prepare_sparse_bayes, solve_covariance
 
 #: Windows per ``predict_regions`` call.
 BATCH_WINDOWS = 32
-#: Samples per read when scanning data and per block when resampling the output.
+#: Samples per read when scanning data and accumulating the data covariance.
 CHUNK_SAMPLES = 32768
-#: Threads resampling the region time courses back to the data's rate.
-RESAMPLE_THREADS = max(1, min(4, os.cpu_count() or 1))
 #: Show a progress bar from this many windows on.
 PROGRESS_MIN_WINDOWS = 100
 #: A channel whose peak-to-peak amplitude is below this fraction of the median
@@ -90,8 +94,7 @@ def _ratio(sfreq_from, sfreq_to):
     """``(up, down)`` with ``sfreq_to = sfreq_from * up / down`` (coprime)."""
     if np.isclose(sfreq_from, sfreq_to):
         return 1, 1
-    ratio = Fraction(sfreq_to / sfreq_from).limit_denominator(1000)
-    return ratio.numerator, ratio.denominator
+    return rational_ratio(sfreq_from, sfreq_to)
 
 
 def _read_extended(read, n, a, b):
@@ -150,38 +153,24 @@ def _windows(n_samples, n_times):
 
 
 class _Setup:
-    """What applying the network to one data set needs (channels, operators)."""
+    """What estimating one data set needs: the network, its channels, the solve."""
 
-    def __init__(
-        self, model, sfreq, subject, picks, ch_names, ch_pos, proj, region_gain
-    ):
-        self.model, self.sfreq, self.subject = model, float(sfreq), subject
+    def __init__(self, model, sfreq, picks, ch_names, ch_pos, proj, solver):
+        self.model, self.sfreq = model, float(sfreq)
         self.picks, self.ch_names, self.ch_pos = picks, ch_names, ch_pos
-        self.proj, self.region_gain = proj, region_gain
-        self._kernel = None
+        self.proj, self.solver = proj, solver
+        self.operator = _diffusion(model)
 
-    def make_stc(self, regions, tmin, *, lazy):
-        """SourceEstimate of region time courses.
 
-        ``lazy``: the delayed ``(kernel, data)`` form of mne.SourceEstimate: the
-        (n_sources, n_times) array is only computed when ``stc.data`` is used
-        (``stc.crop`` first keeps it small); the one-hot kernel is shared by the
-        estimates of one call.
-        """
-        if lazy:
-            if self._kernel is None:
-                self._kernel = self.model.parcellation.region_matrix().toarray()
-            data = (self._kernel, regions)
-        else:
-            data = self.model.to_sources(regions)
-        return mne.SourceEstimate(
-            data,
-            self.model.vertices,
-            tmin=tmin,
-            tstep=1 / self.sfreq,
-            subject=self.subject,
-            verbose=False,
-        )
+_DIFFUSION = weakref.WeakKeyDictionary()
+
+
+def _diffusion(model):
+    """The model's mesh diffusion operator, built once per parcellation."""
+    parcellation = model.parcellation
+    if parcellation not in _DIFFUSION:
+        _DIFFUSION[parcellation] = diffusion_operator(parcellation.graph)
+    return _DIFFUSION[parcellation]
 
 
 def _scan(blocks, names):
@@ -323,7 +312,7 @@ def _fixed_gain(forward):
     return gain, names
 
 
-def _prepare(info, forward, model, noise_cov, pick_ori, scan, n_samples):
+def _prepare(info, forward, model, noise_cov, pick_ori, scan, n_samples, depth):
     """Check the inputs and pick the channels the network uses.
 
     Parameters
@@ -395,29 +384,27 @@ def _prepare(info, forward, model, noise_cov, pick_ori, scan, n_samples):
         )
     picks = [info["ch_names"].index(n) for n in candidates]
     proj = _projector(info["projs"], candidates)
-    rows = [fwd_names.index(n) for n in candidates]
-    region_matrix = model.parcellation.region_matrix()
-    region_gain = proj @ np.asarray((region_matrix.T @ gain[rows].T).T)
     ch_pos = _positions(info, picks, forward, candidates)
     check_duplicate_positions(candidates, ch_pos)
     check_model_fit(model, len(candidates), info["sfreq"], info["lowpass"], n_samples)
+    if noise_cov is not None:
+        check_covariance_channels(noise_cov, candidates)
+    # the solve uses exactly the network's channels: the left-out ones become bad
+    solver_info = info.copy()
+    with solver_info._unlock():
+        solver_info["bads"] = [n for n in info["ch_names"] if n not in candidates]
+    solver = prepare_sparse_bayes(
+        solver_info, forward, noise_cov, depth=depth, verbose=False
+    )
     logger.info(
-        f"BrainForge inverse: {len(candidates)} EEG channels, average reference"
+        f"BrainForge inverse: {len(candidates)} EEG channels, average reference, "
+        f"whitened rank {solver.rank}"
     )
-    return _Setup(
-        model,
-        info["sfreq"],
-        forward["src"]._subject,
-        picks,
-        candidates,
-        ch_pos,
-        proj,
-        region_gain,
-    )
+    return _Setup(model, info["sfreq"], picks, candidates, ch_pos, proj, solver)
 
 
-def _estimate_regions(setup, read, n_samples):
-    """Region time courses of one 2-D block of data.
+def _network_prior(setup, read, n_samples):
+    """The network's prior over the sources for one 2-D block of data.
 
     Parameters
     ----------
@@ -431,18 +418,17 @@ def _estimate_regions(setup, read, n_samples):
 
     Returns
     -------
-    regions : ndarray, shape (n_regions, n_samples)
-        Dipole moments (A·m) of the regions at the data's sampling rate.
+    prior : ndarray, shape (n_sources,)
+        Relative prior variances (mean 1, :func:`~mne_brainforge.nn.prior.source_prior`)
+        on the depth-scaled sources of the solve.
 
     Notes
     -----
     The data (projected, average-referenced) are resampled to the network's
-    rate span by span, cut into half-overlapping windows that go through the
-    network :data:`BATCH_WINDOWS` at a time, each window's output scaled by
-    the least-squares fit of its forward projection to the window's data and
-    overlap-added with a Hann taper into one (n_regions, n) array, which is
-    resampled back block by block. Memory: that array and the output; the data
-    are never held whole.
+    rate span by span and cut into half-overlapping windows (the last one
+    zero-padded) that go through the network :data:`BATCH_WINDOWS` at a time;
+    each window's region energies count with the window's data power. Memory:
+    one batch of windows; the data are never held whole.
     """
     from tqdm.auto import tqdm
 
@@ -455,70 +441,90 @@ def _estimate_regions(setup, read, n_samples):
         return setup.proj @ np.asarray(read(a, b), float)
 
     starts = _windows(n_model, n_times)
-    length = max(n_model, n_times)
-    n_ch, n_regions = setup.region_gain.shape
-    regions = np.zeros((n_regions, length))
-    weight = np.zeros(length)
-    taper = np.hanning(n_times + 2)[1:-1]
+    energy = np.zeros(model.parcellation.n_regions)
+    total = 0.0
     quiet = len(starts) < PROGRESS_MIN_WINDOWS or logger.level > logging.INFO
-    bar = tqdm(
-        total=len(starts),
-        desc="BrainForge windows",
-        unit="window",
-        leave=False,
-        disable=quiet,
-    )
-    try:
+    with tqdm(
+        total=len(starts), desc="BrainForge windows", unit="window", disable=quiet
+    ) as bar:
         for k in range(0, len(starts), BATCH_WINDOWS):
             batch = starts[k : k + BATCH_WINDOWS]
             first, last = batch[0], min(batch[-1] + n_times, n_model)
             span = _resample_span(read_projected, n_samples, up, down, first, last)
-            windows = np.zeros((len(batch), n_ch, n_times))
+            windows = np.zeros((len(batch), len(setup.ch_names), n_times))
             for w, start in enumerate(batch):
                 chunk = span[:, start - first : start - first + n_times]
                 windows[w, :, : chunk.shape[1]] = chunk
-            pred = model.predict_regions(windows, setup.ch_pos).astype(np.float64)
-            # absolute scale: least-squares fit of each window's prediction to its
-            # data; one matrix product for the whole batch (a stacked matmul is
-            # many times slower)
-            n_win = len(batch)
-            projected = (setup.region_gain @ np.hstack(pred)).reshape(
-                n_ch, n_win, n_times
-            )
-            projected = projected.transpose(1, 0, 2)  # (windows, channels, times)
-            alpha = np.sum(projected * windows, axis=(1, 2)) / np.maximum(
-                np.sum(projected**2, axis=(1, 2)), 1e-300
-            )
-            for w, start in enumerate(batch):
-                regions[:, start : start + n_times] += (alpha[w] * taper) * pred[w]
-                weight[start : start + n_times] += taper
+            power = np.sum(windows**2, axis=(1, 2))
+            regions = model.predict_regions(windows, setup.ch_pos)
+            energy += power @ region_energy(regions)
+            total += power.sum()
             bar.update(len(batch))
-    finally:
-        bar.close()
-    regions = regions[:, :n_model]
-    regions /= np.maximum(weight[:n_model], 1e-12)
-    if (up, down) == (1, 1):
-        return regions[:, :n_samples]
-    out = np.empty((n_regions, n_samples))
+    return source_prior(
+        energy[np.newaxis] / max(total, 1e-300),
+        model.parcellation,
+        operator=setup.operator,
+    )
 
-    def resample_block(
-        rows, a
-    ):  # SciPy's filter releases the GIL: threads share the rows
-        b = min(a + CHUNK_SAMPLES, n_samples)
-        out[rows, a:b] = _resample_span(
-            lambda i, j: regions[rows, i:j], n_model, down, up, a, b
-        )
 
-    bounds = np.linspace(0, n_regions, RESAMPLE_THREADS + 1).astype(int)
-    blocks = [
-        (slice(r0, r1), a)
-        for a in range(0, n_samples, CHUNK_SAMPLES)
-        for r0, r1 in zip(bounds[:-1], bounds[1:])
-    ]
-    with ThreadPoolExecutor(RESAMPLE_THREADS) as pool:
-        for future in [pool.submit(resample_block, *block) for block in blocks]:
-            future.result()
-    return out
+def _depth_neutral(setup, prior):
+    """The network's relative prior as physical variances of the solve's sources.
+
+    The flat start of the solve is flat on depth-scaled sources; the network's
+    prior reweights that start (so a flat network output is the flat solve).
+    """
+    return prior * setup.solver.depth_scale**2
+
+
+def _solve_evoked(setup, evoked, prior, **kwargs):
+    """The sparse Bayesian estimate of an Evoked (all returns of ``_apply``)."""
+    return _sparse_bayes_apply(
+        setup.solver, evoked, prior=_depth_neutral(setup, prior), **kwargs
+    )
+
+
+def _solve_kernel(setup, blocks, prior, *, prior_mode, n_iter):
+    """Learn the source variances from data blocks; the linear kernel of the estimate.
+
+    Parameters
+    ----------
+    setup : _Setup
+        From :func:`_prepare`.
+    blocks : iterable of ndarray, shape (n_channels, n)
+        The data of ``setup.solver.ch_names`` (in that order), block by block:
+        only their covariance is accumulated (bounded memory).
+    prior : ndarray, shape (n_sources,)
+        From :func:`_network_prior`.
+
+    Returns
+    -------
+    kernel : ndarray, shape (n_sources, n_channels)
+        Data of ``setup.solver.ch_names`` -> dipole moments (A·m).
+    """
+    solver = setup.solver
+    cov, n = 0.0, 0
+    for block in blocks:
+        cov = cov + block @ block.T
+        n += block.shape[1]
+    cov = cov / max(n, 1)
+    white_cov = solver.whitener @ cov @ solver.whitener.T
+    result = solve_covariance(
+        solver,
+        white_cov,
+        n,
+        prior=_depth_neutral(setup, prior),
+        prior_mode=prior_mode,
+        n_iter=n_iter,
+        learn_noise=True,
+    )
+    kernel = posterior_kernel(solver, result)
+    residual = solver.whitener - solver.whitener @ solver.gain @ kernel
+    explained = 1 - np.trace(residual @ cov @ residual.T) / np.trace(white_cov)
+    logger.info(
+        f"    Sparse Bayes: {np.count_nonzero(result.gamma)} active sources, "
+        f"explained variance (whitened) {100 * explained:.1f} %"
+    )
+    return kernel
 
 
 def _check_start_stop(start, stop, n_times):

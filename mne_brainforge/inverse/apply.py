@@ -1,4 +1,4 @@
-"""Apply a BrainForge network to Evoked, Raw and Epochs.
+"""BrainForge for Evoked, Raw and Epochs: the network's prior, the data's estimate.
 
 Drop-in alternatives to :func:`mne.minimum_norm.apply_inverse`,
 :func:`~mne.minimum_norm.apply_inverse_raw` and
@@ -11,8 +11,16 @@ from mne.epochs import BaseEpochs
 from mne.io import BaseRaw
 from mne.utils import logger, verbose
 
+from ..utils import check_option
 from . import _core
-from ._core import _check_start_stop, _estimate_regions, _prepare
+from ._core import (
+    _check_start_stop,
+    _network_prior,
+    _prepare,
+    _solve_evoked,
+    _solve_kernel,
+)
+from .sparse_bayes import N_ITER, PRIOR_MODES
 
 _COMMON_PARAMS = """\
     forward : mne.Forward
@@ -27,22 +35,45 @@ _COMMON_PARAMS = """\
         <mne_brainforge.nn.BrainForgeModel.save>`), or a model (e.g. from
         :func:`mne_brainforge.training.train_model`).
     noise_cov : mne.Covariance | None
-        Accepted for drop-in compatibility with
-        :func:`mne.minimum_norm.apply_inverse` workflows; the network does not
-        use it (it was trained across noise models and SNRs).
+        The noise covariance that whitens data and gain (e.g. from
+        :func:`mne.compute_covariance` on a baseline); None uses an ad-hoc
+        diagonal covariance (:func:`mne.make_ad_hoc_cov`), as MNE does. Its
+        overall scale is learned from the data either way.
     pick_ori : None | 'normal'
-        Both give the signed cortex-normal estimate (the network estimates
-        fixed-orientation sources).
+        Both give the signed cortex-normal estimate (fixed-orientation
+        sources).
+    prior_mode : 'evidence' | 'weight' | 'prior' | 'flat'
+        How the network's prior is used: ``'evidence'`` (default) solves from
+        the prior and from a flat prior and keeps the one whose marginal
+        likelihood of the data is larger (the log says which won);
+        ``'weight'`` averages both by their evidences; ``'prior'`` uses the
+        network's prior only; ``'flat'`` ignores the network (plain
+        sparse Bayesian learning).
+    n_iter : int
+        Largest number of iterations of each sparse Bayesian solve.
+    depth : float
+        Depth-weighting exponent of the flat prior (see
+        :func:`~mne_brainforge.inverse.sparse_bayes.prepare_sparse_bayes`).
 """
 
 _COMMON_NOTES = """\
-    The network was trained on average-referenced EEG, so the data are always
-    average-referenced internally (on a copy) over the channels used: the
+    The estimate: the network turns the data into scalp maps and, through its
+    CNN and Transformer, into a prior over the sources (its region energies,
+    spread smoothly over the cortex with a floor, see
+    :func:`mne_brainforge.nn.prior.source_prior`); a noise-whitened sparse
+    Bayesian (Champagne) solve, started from that prior, makes the estimate
+    from the data (:mod:`mne_brainforge.inverse.sparse_bayes`). The data
+    decide: unless ``prior_mode`` says otherwise the solve is also run from a
+    flat prior and the one with the larger evidence is kept, so a misleading
+    network costs nothing but time.
+
+    EEG is modelled reference-free: data and gain are compared after the same
+    average reference (a projector, added if the data have none), so the
     estimate does not depend on the recording reference (linked mastoids, a
     single electrode, ...; a reference channel that is zero throughout is
-    kept) and an average-reference projector is redundant. Other projectors
-    in ``info['projs']`` (SSP or other artifact vectors), active or not, are
-    applied to the data and to the forward, as MNE's inverse operators do.
+    kept). Other projectors in ``info['projs']`` (SSP or other artifact
+    vectors), active or not, are applied to the data and to the gain, as MNE's
+    inverse operators do.
 
     Channels used: EEG channels of the data that are in the forward and not
     in ``info['bads']``, matched by name (their order in the data does not
@@ -51,11 +82,11 @@ _COMMON_NOTES = """\
     ...) and EEG channels the forward lacks are ignored. At least 8 channels
     are needed. NaN or infinite values in the channels used are an error.
 
-    The data are resampled to the network's rate, analysed in half-overlapping
-    windows (Hann-tapered overlap-add; data shorter than a window are
-    zero-padded), each window's estimate scaled to dipole moments by the
-    least-squares fit of its forward projection to the data, and resampled
-    back: the estimate has the data's times. The inputs are never modified.
+    For the prior the data are resampled to the network's rate and analysed
+    in half-overlapping windows (data shorter than a window are zero-padded),
+    each window counting with its data power. The solve works on the data at
+    their own rate and bandwidth: the estimate has the data's times. The
+    inputs are never modified.
 """
 
 
@@ -83,10 +114,14 @@ def apply_brainforge_inverse(
     noise_cov=None,
     *,
     pick_ori=None,
+    prior_mode="evidence",
+    n_iter=N_ITER,
+    depth=0.8,
     return_residual=False,
+    return_uncertainty=False,
     verbose=None,
 ):
-    """Estimate cortical sources of an Evoked with a BrainForge network.
+    """Estimate cortical sources of an Evoked with BrainForge.
 
     Parameters
     ----------
@@ -95,18 +130,24 @@ def apply_brainforge_inverse(
     {common_params}
     return_residual : bool
         Also return the data minus what the estimate explains.
+    return_uncertainty : bool
+        Also return the posterior standard deviation of each source.
     %(verbose)s
 
     Returns
     -------
     stc : mne.SourceEstimate
-        Dipole moments (A·m) normal to the cortex, on the forward's vertices:
-        each region's estimated time course (the network's output) spread over
-        its sources, with the evoked's times.
+        Posterior mean dipole moments (A·m) normal to the cortex, on the
+        forward's vertices, with the evoked's times (sparse: most sources are
+        exactly zero).
     residual : mne.Evoked
-        Only with ``return_residual``: on the channels used (in the forward's
-        order), the projected, average-referenced data minus the forward
-        projection of the estimate.
+        Only with ``return_residual``: ``P (data - L J)`` on the channels used,
+        unwhitened, ``P`` the projectors (average reference included); the log
+        gives the explained variance of the whitened data, like a dipole fit's
+        goodness of fit.
+    std : mne.SourceEstimate
+        Only with ``return_uncertainty``: the posterior standard deviation
+        (A·m) of each source, one time point.
 
     See Also
     --------
@@ -126,7 +167,7 @@ def apply_brainforge_inverse(
     >>> fwd = bf.make_fsaverage_forward(evoked.info)
     >>> stc = bf.apply_brainforge_inverse(evoked, fwd)
     >>> stc, residual = bf.apply_brainforge_inverse(
-    ...     evoked, fwd, return_residual=True)
+    ...     evoked, fwd, noise_cov, return_residual=True)
     """
     _check_inst(evoked, mne.Evoked, "evoked", "mne.Evoked")
     setup = _prepare(
@@ -137,15 +178,20 @@ def apply_brainforge_inverse(
         pick_ori,
         scan=lambda picks: [evoked.data[picks]],
         n_samples=len(evoked.times),
+        depth=depth,
     )
     data = evoked.data[setup.picks]
-    regions = _estimate_regions(setup, lambda a, b: data[:, a:b], data.shape[1])
-    stc = setup.make_stc(regions, evoked.times[0], lazy=False)
-    if not return_residual:
-        return stc
-    residual = evoked.copy().pick(setup.ch_names)
-    residual.data = setup.proj @ data - setup.region_gain @ regions
-    return stc, residual
+    prior = _network_prior(setup, lambda a, b: data[:, a:b], data.shape[1])
+    return _solve_evoked(
+        setup,
+        evoked,
+        prior,
+        prior_mode=_check_prior_mode(prior_mode),
+        n_iter=n_iter,
+        learn_noise=True,
+        return_residual=return_residual,
+        return_uncertainty=return_uncertainty,
+    )
 
 
 @verbose
@@ -157,11 +203,14 @@ def apply_brainforge_inverse_raw(
     noise_cov=None,
     *,
     pick_ori=None,
+    prior_mode="evidence",
+    n_iter=N_ITER,
+    depth=0.8,
     start=None,
     stop=None,
     verbose=None,
 ):
-    """Estimate cortical sources of continuous data with a BrainForge network.
+    """Estimate cortical sources of continuous data with BrainForge.
 
     Parameters
     ----------
@@ -181,10 +230,10 @@ def apply_brainforge_inverse_raw(
     stc : mne.SourceEstimate
         Dipole moments (A·m) normal to the cortex, from ``raw.times[start]``
         at the data's sampling rate, in the delayed ``(kernel, data)`` form
-        that :class:`mne.SourceEstimate` supports: the region time courses and
-        the one-hot region -> source kernel; ``stc.data`` (or any method that
-        needs it, ``print(stc)`` included: MNE's summary reports the data
-        size) forms the full array on first use.
+        that :class:`mne.SourceEstimate` supports: the sensor data and the
+        linear kernel of the sparse Bayesian estimate; ``stc.data`` (or any
+        method that needs it, ``print(stc)`` included: MNE's summary reports
+        the data size) forms the full array on first use.
 
     See Also
     --------
@@ -195,10 +244,15 @@ def apply_brainforge_inverse_raw(
     -----
     {common_notes}
 
-    Memory: the computation holds the region time courses (n_regions x
-    n_samples at the network's rate and at the data's rate) and one batch of
-    windows at a time, never the whole data, so hours of data are fine. The
-    full source array (n_sources x n_samples: about 20484 x 8 bytes per
+    One set of source variances is learned for the whole span (``start`` to
+    ``stop``) from its data covariance, so the span should be one state (a
+    seizure onset, a block of a task); estimate segments separately with
+    ``start``/``stop`` when the sources change.
+
+    Memory: the computation holds one batch of network windows and the
+    channels x channels data covariance at a time, and the returned estimate
+    the sensor data of the span and a sources x channels kernel. The full
+    source array (n_sources x n_samples: about 20484 x 8 bytes per
     sample on fsaverage: 2.5 GB per minute at 250 Hz) is only formed when
     ``stc.data`` is accessed; use ``start`` and ``stop`` to estimate a segment
     (:meth:`mne.SourceEstimate.crop` of an estimate in this form leaves
@@ -238,11 +292,29 @@ def apply_brainforge_inverse_raw(
         for a in range(0, n_samples, chunk):
             yield raw.get_data(picks, start + a, min(start + a + chunk, stop))
 
-    setup = _prepare(raw.info, forward, model, noise_cov, pick_ori, scan, n_samples)
-    regions = _estimate_regions(
+    setup = _prepare(
+        raw.info, forward, model, noise_cov, pick_ori, scan, n_samples, depth
+    )
+    prior = _network_prior(
         setup, lambda a, b: raw.get_data(setup.picks, start + a, start + b), n_samples
     )
-    return setup.make_stc(regions, start / raw.info["sfreq"], lazy=True)
+    rows = [raw.ch_names.index(name) for name in setup.solver.ch_names]
+
+    def blocks():
+        chunk = _core.CHUNK_SAMPLES
+        for a in range(start, stop, chunk):
+            yield raw.get_data(rows, a, min(a + chunk, stop))
+
+    kernel = _solve_kernel(
+        setup, blocks(), prior, prior_mode=_check_prior_mode(prior_mode), n_iter=n_iter
+    )
+    return _kernel_stc(
+        setup,
+        kernel,
+        raw.get_data(rows, start, stop),
+        start / raw.info["sfreq"],
+        raw.info["sfreq"],
+    )
 
 
 @verbose
@@ -254,10 +326,13 @@ def apply_brainforge_inverse_epochs(
     noise_cov=None,
     *,
     pick_ori=None,
+    prior_mode="evidence",
+    n_iter=N_ITER,
+    depth=0.8,
     return_generator=False,
     verbose=None,
 ):
-    """Estimate cortical sources of each epoch with a BrainForge network.
+    """Estimate cortical sources of each epoch with BrainForge.
 
     Parameters
     ----------
@@ -272,10 +347,11 @@ def apply_brainforge_inverse_epochs(
     Returns
     -------
     stcs : list of mne.SourceEstimate | generator
-        One estimate per (good) epoch, with the epochs' times, each exactly
-        what :func:`apply_brainforge_inverse` gives for that epoch's data, in
-        the delayed ``(kernel, data)`` form of :class:`mne.SourceEstimate`
-        (see :func:`apply_brainforge_inverse_raw`; the kernel is shared).
+        One estimate per (good) epoch, with the epochs' times: each epoch gets
+        its own prior and solve (the same estimate as
+        :func:`apply_brainforge_inverse` of that epoch's data as an evoked of
+        ``nave=1``), in the delayed ``(kernel, data)`` form of
+        :class:`mne.SourceEstimate` (see :func:`apply_brainforge_inverse_raw`).
 
     See Also
     --------
@@ -322,8 +398,9 @@ def apply_brainforge_inverse_epochs(
         pick_ori,
         scan=lambda picks: _iter_epochs(epochs, picks),
         n_samples=len(epochs.times),
+        depth=depth,
     )
-    stcs = _epochs_gen(setup, epochs)
+    stcs = _epochs_gen(setup, epochs, _check_prior_mode(prior_mode), n_iter)
     return stcs if return_generator else list(stcs)
 
 
@@ -337,11 +414,30 @@ def _iter_epochs(epochs, picks):
             yield data[picks]
 
 
-def _epochs_gen(setup, epochs):
-    tmin = epochs.times[0]
-    for k, data in enumerate(_iter_epochs(epochs, setup.picks)):
+def _epochs_gen(setup, epochs, prior_mode, n_iter):
+    rows = [epochs.ch_names.index(name) for name in setup.solver.ch_names]
+    for k, data in enumerate(_iter_epochs(epochs, list(range(len(epochs.ch_names))))):
         logger.info(f"Processing epoch : {k + 1}")
-        regions = _estimate_regions(
-            setup, lambda a, b, d=data: d[:, a:b], data.shape[1]
+        picked = data[setup.picks]
+        prior = _network_prior(setup, lambda a, b, d=picked: d[:, a:b], picked.shape[1])
+        kernel = _solve_kernel(
+            setup, [data[rows]], prior, prior_mode=prior_mode, n_iter=n_iter
         )
-        yield setup.make_stc(regions, tmin, lazy=True)
+        yield _kernel_stc(
+            setup, kernel, data[rows], epochs.times[0], epochs.info["sfreq"]
+        )
+
+
+def _kernel_stc(setup, kernel, data, tmin, sfreq):
+    return mne.SourceEstimate(
+        (kernel, data),
+        setup.solver.vertices,
+        tmin=tmin,
+        tstep=1.0 / sfreq,
+        subject=setup.solver.subject,
+        verbose=False,
+    )
+
+
+def _check_prior_mode(prior_mode):
+    return check_option("prior_mode", prior_mode, PRIOR_MODES)

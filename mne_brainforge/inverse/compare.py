@@ -1,15 +1,16 @@
-"""BrainForge next to MNE-Python's classical inverses, on the same data."""
+"""BrainForge next to MNE-Python's classical and sparse inverses, on the same data."""
 
 import mne
-import numpy as np
 from mne.utils import logger, verbose
 
+from ..viz import plot_source_maps
 from ._checks import check_covariance_channels
 from .apply import apply_brainforge_inverse
-from .classical import MNEInverse
+from .classical import CLASSICAL, SPARSE, MNEInverse, make_method
+from .sparse_bayes import apply_sparse_bayes
 
 #: Method names accepted by :func:`compare_inverse_methods` (any case).
-METHODS = ("brainforge", "MNE", "dSPM", "sLORETA", "eLORETA")
+METHODS = ("brainforge", "sparse-bayes", *CLASSICAL, *SPARSE)
 
 
 def _canonical(method):
@@ -37,13 +38,13 @@ def compare_inverse_methods(
     evoked,
     forward,
     noise_cov,
-    methods=("brainforge", "sLORETA", "eLORETA", "dSPM"),
+    methods=("brainforge", "sparse-bayes", "sLORETA", "MxNE"),
     *,
     model=None,
     lambda2=1.0 / 9.0,
     verbose=None,
 ):
-    """Estimate the sources of an Evoked with BrainForge and classical inverses.
+    """Estimate the sources of an Evoked with BrainForge, classical and sparse inverses.
 
     Parameters
     ----------
@@ -52,17 +53,20 @@ def compare_inverse_methods(
     forward : mne.Forward
         EEG forward model on the source space of the BrainForge model (e.g.
         :func:`mne_brainforge.make_fsaverage_forward`).
-    noise_cov : mne.Covariance
-        Noise covariance for the classical methods (e.g.
-        :func:`mne.compute_covariance` on a baseline, or
-        :func:`mne.make_ad_hoc_cov`); BrainForge does not use it.
+    noise_cov : mne.Covariance | None
+        Noise covariance of every method (e.g. :func:`mne.compute_covariance`
+        on a baseline, or :func:`mne.make_ad_hoc_cov`); None only for
+        ``'brainforge'`` and ``'sparse-bayes'`` (an ad-hoc one).
     methods : sequence of str
-        Any of ``'brainforge'``, ``'MNE'``, ``'dSPM'``, ``'sLORETA'``,
-        ``'eLORETA'`` (case-insensitive).
+        Any of ``'brainforge'``, ``'sparse-bayes'`` (the flat-prior solve of
+        BrainForge: :func:`~mne_brainforge.apply_sparse_bayes`), ``'MNE'``,
+        ``'dSPM'``, ``'sLORETA'``, ``'eLORETA'``, ``'LCMV'``, ``'MxNE'``,
+        ``'gamma-MAP'`` (case-insensitive).
     model : None | str | path-like | BrainForgeModel
         The BrainForge network, see :func:`apply_brainforge_inverse`.
     lambda2 : float
-        Regularization of the classical methods (MNE's default 1/9: SNR 3).
+        Regularization of MNE, dSPM, sLORETA and eLORETA (MNE's default 1/9:
+        SNR 3).
     %(verbose)s
 
     Returns
@@ -78,15 +82,16 @@ def compare_inverse_methods(
 
     Notes
     -----
-    The classical estimates come from one inverse operator per method made
-    from the same forward and covariance with MNE's defaults for surface
-    source spaces (``loose=0.2, depth=0.8``), applied with
-    ``pick_ori='normal'`` (signed, like BrainForge's): exactly the
-    :class:`mne_brainforge.inverse.MNEInverse` methods of the
-    benchmark. They get a copy of the data restricted to the forward's
-    channels, with an average-reference projector added if there is none;
-    MNE refuses data with another custom reference for them. Units differ:
-    BrainForge, MNE and eLORETA give dipole moments (A·m), dSPM and sLORETA
+    The MNE-Python estimates are exactly the methods of the benchmark
+    (:func:`mne_brainforge.inverse.make_method`): one inverse operator per
+    method from the same forward and covariance with MNE's defaults for
+    surface source spaces (``loose=0.2, depth=0.8``), applied with
+    ``pick_ori='normal'`` (signed, like BrainForge's); MxNE and gamma-MAP on
+    cortex-normal dipoles, over all sources (zero where inactive). They get a
+    copy of the data restricted to the forward's channels, with an
+    average-reference projector added if there is none; MNE refuses data with
+    another custom reference for them. Units differ: BrainForge, the sparse
+    methods, MNE and eLORETA give dipole moments (A·m), dSPM and sLORETA
     noise-normalized values.
 
     See the tutorial :ref:`sphx_glr_auto_tutorials_01_compare_methods.py`.
@@ -99,7 +104,7 @@ def compare_inverse_methods(
     >>> noise_cov = mne.compute_covariance(epochs, tmax=0.0)
     >>> stcs = bf.compare_inverse_methods(evoked, fwd, noise_cov)
     >>> list(stcs)
-    ['brainforge', 'sLORETA', 'eLORETA', 'dSPM']
+    ['brainforge', 'sparse-bayes', 'sLORETA', 'MxNE']
     >>> fig = bf.plot_inverse_comparison(stcs, time=0.1)
     """
 
@@ -110,7 +115,7 @@ def compare_inverse_methods(
     names = [_canonical(m) for m in methods]
     if len(set(names)) != len(names) or not names:
         raise ValueError(f"methods must name each method once, got {list(methods)}.")
-    classical = [n for n in names if n != "brainforge"]
+    classical = [n for n in names if n not in ("brainforge", "sparse-bayes")]
     if classical and not isinstance(noise_cov, mne.Covariance):
         raise ValueError(
             f"{', '.join(classical)} need a noise covariance (mne.Covariance), got "
@@ -126,10 +131,14 @@ def compare_inverse_methods(
         logger.info(f"Computing {name} ...")
         if name == "brainforge":
             stcs[name] = apply_brainforge_inverse(evoked, forward, model, noise_cov)
-        else:
+        elif name == "sparse-bayes":
+            stcs[name] = apply_sparse_bayes(evoked, forward, noise_cov)
+        elif name in CLASSICAL and name != "LCMV":
             method = MNEInverse(name, loose=0.2)
             method.lambda2 = float(lambda2)
             stcs[name] = method(prepared, forward, noise_cov)
+        else:
+            stcs[name] = make_method(name)(prepared, forward, noise_cov)
     return stcs
 
 
@@ -191,64 +200,12 @@ def plot_inverse_comparison(
     ...                                   methods=("brainforge", "dSPM"))
     >>> fig = bf.plot_inverse_comparison(stcs, time=0.1, fname="comparison.png")
     """
-    import matplotlib.pyplot as plt
-
-    from ..viz import ensure_3d_display
-
-    if not isinstance(stcs, dict) or not stcs:
-        raise ValueError(
-            "stcs must be a non-empty dict of method name -> SourceEstimate."
-        )
-    if hemi not in ("split", "lh", "rh", "both"):
-        raise ValueError(f"hemi must be 'split', 'lh', 'rh' or 'both', got {hemi!r}.")
-    if subjects_dir is None:
-        from ..datasets import fetch_fsaverage
-
-        subjects_dir = fetch_fsaverage()
-    first = next(iter(stcs.values()))
-    if time is None:
-        power = np.mean([_normalized_power(stc) for stc in stcs.values()], axis=0)
-        time = float(first.times[int(np.argmax(power))])
-    ensure_3d_display()
-    n_views = 1 if isinstance(views, str) else len(views)
-    width = size[0] * (2 if hemi == "split" else 1)
-    height = size[1] * n_views
-    n_cols = min(len(stcs), 2 if hemi == "split" else 4)
-    n_rows = -(-len(stcs) // n_cols)
-    figsize = (width / 100 * n_cols, (height / 100 + 0.5) * n_rows)
-    fig, axes = plt.subplots(n_rows, n_cols, squeeze=False, figsize=figsize)
-    for ax in axes.flat[len(stcs) :]:
-        ax.remove()
-    for ax, (name, stc) in zip(axes.flat, stcs.items()):
-        idx = int(np.argmin(np.abs(stc.times - time)))
-        frame = stc.copy().crop(stc.times[idx], stc.times[idx], include_tmax=True)
-        peak = float(np.abs(frame.data).max()) or 1.0
-        brain = frame.plot(
-            subject=stc.subject or "fsaverage",
-            subjects_dir=subjects_dir,
-            hemi=hemi,
-            views=views,
-            size=(width, height),
-            background="white",
-            time_viewer=False,
-            colorbar=False,
-            clim=dict(kind="value", pos_lims=[0.2 * peak, 0.5 * peak, peak]),
-            verbose=False,
-        )
-        try:
-            ax.imshow(brain.screenshot())
-        finally:
-            brain.close()
-        ax.set_title(
-            f"{name}\n(max {peak:.3g}, t = {stc.times[idx]:.3f} s)", fontsize=9
-        )
-        ax.axis("off")
-    fig.tight_layout()
-    if fname is not None:
-        fig.savefig(fname, dpi=100)
-    return fig
-
-
-def _normalized_power(stc):
-    power = np.sqrt(np.mean(stc.data**2, axis=0))
-    return power / max(power.max(), 1e-300)
+    return plot_source_maps(
+        stcs,
+        subjects_dir,
+        time=time,
+        hemi=hemi,
+        views=views,
+        size=size,
+        fname=fname,
+    )

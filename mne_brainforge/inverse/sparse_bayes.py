@@ -757,3 +757,74 @@ class SparseBayes:
             return_residual=False,
             return_uncertainty=False,
         )
+
+
+def posterior_kernel(prep, result):
+    """The linear operator of a solution: data (channels) -> dipole moments (A·m).
+
+    Given the learned variances, the posterior mean is linear in the data:
+    ``J = D Gamma L^T Sigma_y^-1 W y``, with ``W`` the whitener, ``L`` the
+    whitened, depth-scaled gain and ``D`` the depth scale; long data can be
+    given as this kernel (the delayed ``(kernel, data)`` form of
+    :class:`mne.SourceEstimate`) instead of a (sources x samples) array.
+
+    Parameters
+    ----------
+    prep : SparseBayesPreparation
+        The preparation the solution was made with.
+    result : SparseBayesResult
+        A solution (learned ``gamma`` and ``noise``) on ``prep.whitened_gain``.
+
+    Returns
+    -------
+    kernel : ndarray, shape (n_sources, n_channels)
+        Applies to the (unwhitened, unprojected) data of ``prep.ch_names``.
+    """
+    active = np.flatnonzero(result.gamma)
+    lg = prep.whitened_gain[:, active]
+    chol = _cholesky(lg, result.gamma[active], result.noise)
+    s_l = cho_solve((chol, True), lg)  # Sigma^-1 L
+    kernel = np.zeros((prep.gain.shape[1], len(prep.ch_names)))
+    kernel[active] = (
+        (prep.depth_scale[active] * result.gamma[active])[:, None] * s_l.T
+    ) @ prep.whitener
+    return kernel
+
+
+def solve_covariance(prep, cov, n_samples, *, prior=None, prior_mode="evidence", **kw):
+    """Solve for the source variances from a whitened data covariance alone.
+
+    The updates and the evidence depend on the data only through their
+    covariance, so long data can be accumulated chunk by chunk (bounded memory)
+    and solved once; the sources are then assumed stationary over the data.
+
+    Parameters
+    ----------
+    prep : SparseBayesPreparation
+        The preparation.
+    cov : ndarray, shape (rank, rank)
+        ``W Y Y^T W^T / n_samples`` of the data ``Y`` (whitened).
+    n_samples : int
+        Samples it was computed from.
+    prior : ndarray, shape (n_sources,) | None
+        Prior source variances (as in :func:`apply_sparse_bayes`).
+    prior_mode : str
+        See :func:`apply_sparse_bayes`.
+    **kw
+        ``n_iter``, ``learn_noise`` of :func:`sparse_bayes_solve`.
+
+    Returns
+    -------
+    result : SparseBayesResult
+        Its ``x`` is meaningless (a square root of the covariance was solved):
+        use :func:`posterior_kernel`. The evidence is scaled to ``n_samples``
+        only approximately (the solves compare on the same footing).
+    """
+    check_option("prior_mode", prior_mode, PRIOR_MODES)
+    eig, vec = np.linalg.eigh(cov)
+    keep = eig > max(eig.max(), 0) * 1e-12
+    if not keep.any():
+        raise ValueError("The (whitened) data are all zero.")
+    root = vec[:, keep] * np.sqrt(eig[keep] * keep.sum())  # root root^T / m = cov
+    prior_gamma = None if prior is None else _prior_gamma(prior, prep)
+    return _solve_with_prior(prep.whitened_gain, root, prior_gamma, prior_mode, **kw)

@@ -43,8 +43,31 @@ def diffusion_operator(graph, alpha=0.5):
     return sparse.csr_matrix(walk)
 
 
+def region_energy(regions):
+    """Each window's share of energy per region, from the network's time courses.
+
+    Parameters
+    ----------
+    regions : ndarray, shape (n_windows, n_regions, n_times)
+        The network's output (:meth:`BrainForgeModel.predict_regions`).
+
+    Returns
+    -------
+    energy : ndarray, shape (n_windows, n_regions)
+        Mean square over time, each window summing to 1 (0 if all zero).
+    """
+    regions = np.asarray(regions, float)
+    if regions.ndim != 3:
+        raise ValueError(
+            f"regions must have shape (n_windows, n_regions, n_times), got "
+            f"{regions.shape}."
+        )
+    energy = np.mean(regions**2, axis=-1)
+    return energy / np.maximum(energy.sum(axis=1, keepdims=True), 1e-300)
+
+
 def source_prior(
-    regions,
+    energy,
     parcellation,
     *,
     weights=None,
@@ -52,12 +75,12 @@ def source_prior(
     floor=PRIOR_FLOOR,
     operator=None,
 ):
-    """Prior source variances from region time courses of one or more windows.
+    """Prior source variances from the region energies of one or more windows.
 
     Parameters
     ----------
-    regions : ndarray, shape (n_windows, n_regions, n_times)
-        The network's output (:meth:`BrainForgeModel.predict_regions`).
+    energy : ndarray, shape (n_windows, n_regions)
+        Region energies (:func:`region_energy`).
     parcellation : Parcellation
         The regions' sources.
     weights : ndarray, shape (n_windows,) | None
@@ -73,26 +96,24 @@ def source_prior(
     Returns
     -------
     prior : ndarray, shape (n_sources,)
-        Non-negative, mean 1 (the solver fixes the scale from the data).
+        Non-negative, mean 1 (relative: the solver fixes the scale from the
+        data); all ones if the network sees nothing.
     """
-    regions = np.asarray(regions, float)
-    if regions.ndim != 3 or regions.shape[1] != parcellation.n_regions:
+    energy = np.atleast_2d(np.asarray(energy, float))
+    if energy.ndim != 2 or energy.shape[1] != parcellation.n_regions:
         raise ValueError(
-            f"regions must have shape (n_windows, {parcellation.n_regions}, n_times), "
-            f"got {regions.shape}."
+            f"energy must have shape (n_windows, {parcellation.n_regions}), got "
+            f"{energy.shape}."
         )
     n_steps = check_int(n_steps, "n_steps", 0)
     floor = check_number(floor, "floor", minimum=0)
-    energy = np.mean(regions**2, axis=-1)  # (n_windows, n_regions)
-    energy /= np.maximum(energy.sum(axis=1, keepdims=True), 1e-300)
     weights = np.ones(len(energy)) if weights is None else np.asarray(weights, float)
     combined = weights @ energy / max(weights.sum(), 1e-300)
     # a region's energy shared among its sources, so big regions are not favoured
     prior = (combined / parcellation.sizes)[parcellation.labels]
     if n_steps:
-        operator = (
-            diffusion_operator(parcellation.graph) if operator is None else operator
-        )
+        if operator is None:
+            operator = diffusion_operator(parcellation.graph)
         for _ in range(n_steps):
             prior = operator.T @ prior  # mass-preserving spread
     if not prior.mean() > 0:  # a network that sees nothing: the flat prior
