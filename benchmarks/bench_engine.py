@@ -39,18 +39,33 @@ from mne_brainforge.head.family import (  # noqa: E402
     SUPERSET_MONTAGE,
     make_head_model_family,
 )
-from mne_brainforge.simulation import EEGSimulator, fetch_waveform_library  # noqa: E402
+from mne_brainforge.simulation import (  # noqa: E402
+    EEGSimulator,
+    build_waveform_library,
+    fetch_waveform_library,
+)
 from mne_brainforge.simulation.engine import (  # noqa: E402
     REFERENCES,
     SOURCE_KINDS,
     BatchedEEGGenerator,
     seed_for,
 )
+from mne_brainforge.simulation.library import DEFAULT_FNAME, DEFAULT_SETTINGS  # noqa: E402
 from mne_brainforge.simulation.waveforms import fetch_waveform_bank  # noqa: E402
+from mne_brainforge.utils import get_data_path  # noqa: E402
 
 ROOT = Path(__file__).parents[1]
 OUT = ROOT / "docs" / "benchmarks"
 FIG = ROOT / "docs" / "simulation_engine"
+
+
+def _library(full):
+    """The default TVB library, or a reduced one (19 regions x 2 settings) if asked."""
+    if full or (get_data_path() / DEFAULT_FNAME).is_file():
+        return fetch_waveform_library(), "default"
+    regions = np.arange(0, 76, 4)
+    library = build_waveform_library(regions=regions, settings=DEFAULT_SETTINGS[:2])
+    return library, f"reduced: {len(regions)} target regions x 2 settings"
 
 
 def _rss_mb():
@@ -197,12 +212,12 @@ def _plot_batch(generator, batch):
     plt.close(fig)
 
 
-def main(n_batches, heads):
+def main(n_batches, heads, full_library):
     mne.set_log_level("error")
     FIG.mkdir(parents=True, exist_ok=True)
     load_start = os.getloadavg()
     t0 = time.perf_counter()
-    library = fetch_waveform_library()
+    library, library_kind = _library(full_library)
     family = make_head_model_family(heads)
     family_s = time.perf_counter() - t0
     bank = fetch_waveform_bank(library, sfreq=100.0, n_times=100)
@@ -241,6 +256,8 @@ def main(n_batches, heads):
             build_or_load_s=family_s,
         ),
         waveform_bank=repr(bank),
+        tvb_library=f"{library_kind}: {library.n_spikes} spikes, "
+        f"{library.n_background} background segments",
         generator_setup_s=setup_s,
         engine=new,
         engine_2_processes=workers,
@@ -331,7 +348,8 @@ average-referenced gain against BioSemi 64's own forward is
 {interp["relative_error_first_order"]:.3f} (nearest electrode, no
 interpolation: {interp["relative_error_nearest_electrode"]:.3f}).
 
-Waveform bank: `{r["waveform_bank"]}`.
+Waveform bank: `{r["waveform_bank"]}`, from the TVB library
+({r["tvb_library"]}).
 
 ![waveform families](../simulation_engine/waveform_families.png)
 ![example batch](../simulation_engine/example_batch.png)
@@ -347,5 +365,12 @@ if __name__ == "__main__":
         default="all",
         help="all: the default family (5 heads); template: the template only",
     )
+    parser.add_argument(
+        "--full-library",
+        action="store_true",
+        help="build the default TVB library if it is not cached (about 15-45 min); "
+        "else a reduced library is simulated (a few minutes)",
+    )
     args = parser.parse_args()
-    main(args.batches, DEFAULT_HEADS if args.heads == "all" else DEFAULT_HEADS[:1])
+    heads = DEFAULT_HEADS if args.heads == "all" else DEFAULT_HEADS[:1]
+    main(args.batches, heads, args.full_library)

@@ -222,3 +222,24 @@ def test_bad_input(fwd64, fwd32, family, bank):
         BatchedEEGGenerator(family, bank, noise_kinds=("purple",))
     with pytest.raises(ValueError, match="n_sources"):
         BatchedEEGGenerator(family, bank, n_sources_weights=[1.0, 1.0])
+
+
+def test_short_background_is_mirrored(spike_library):
+    """Background segments of one window (the default TVB library's) still fill 2."""
+    from types import SimpleNamespace
+
+    short = SimpleNamespace(
+        spikes=spike_library.spikes,
+        background=spike_library.background[:, :500],  # 1 s at 500 Hz
+        sfreq=spike_library.sfreq,
+    )
+    bank = make_waveform_bank(short, sfreq=100.0, n_times=100, n_per_family=20)
+    background = bank.waveforms[bank.family == WAVEFORM_FAMILIES.index("background")]
+    assert background.shape == (20, 200)
+    assert torch.all(background.abs().amax(1) == 1)
+    with pytest.raises(ValueError, match="shorter than a window"):
+        make_waveform_bank(
+            SimpleNamespace(**{**vars(short), "background": short.background[:, :200]}),
+            sfreq=100.0,
+            n_times=100,
+        )

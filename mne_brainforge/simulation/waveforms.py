@@ -20,7 +20,8 @@ Families (:data:`WAVEFORM_FAMILIES`):
 - ``'alpha'``: sustained 8-12 Hz oscillations with a slow amplitude
   modulation.
 - ``'background'``: background segments of the TVB library (Jansen-Rit
-  regions in their noisy steady state).
+  regions in their noisy steady state); segments shorter than two windows
+  are extended by their mirror image.
 """
 
 from dataclasses import dataclass
@@ -224,12 +225,15 @@ def _alpha(n, length, sfreq, rng):
 
 
 def _background(library, n, length, sfreq, rng):
+    """Library background segments; ones shorter than ``length`` are mirrored on."""
     background = _resampled(library.background, library.sfreq, sfreq)
-    if background.shape[1] < length:
+    if 2 * background.shape[1] < length:
         raise ValueError(
             f"The library's background segments ({background.shape[1]} samples at "
-            f"{sfreq:g} Hz) are shorter than 2 windows ({length} samples)."
+            f"{sfreq:g} Hz) are shorter than a window ({length // 2} samples)."
         )
+    if background.shape[1] < length:  # continuous at the seam, no jump
+        background = np.concatenate([background, background[:, ::-1]], axis=1)
     rows = rng.integers(len(background), size=n)
     starts = rng.integers(background.shape[1] - length + 1, size=n)
     segments = background[rows[:, None], starts[:, None] + np.arange(length)]
