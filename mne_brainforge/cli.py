@@ -114,7 +114,7 @@ def _cmd_demo(args):
             snr_db=args.snr,
             seed=args.seed,
             figures=not args.no_figures,
-            head_figures=not args.no_head_figures,
+            real_data=not args.no_real_data,
             command=args.command_line,
         )
     except ValueError as err:  # e.g. no pretrained weights registered, unknown montage
@@ -241,30 +241,19 @@ def _cmd_train(args):
 
 
 def _cmd_benchmark(args):
-    from .evaluation.benchmark import SIZES, run_benchmark
-    from .inverse import CLASSICAL, MNEInverse
+    from .evaluation.benchmark import run_benchmark
+    from .evaluation.methods import METHODS
 
-    methods = {}
-    if args.model is not None:
-        from .inverse import apply_brainforge_inverse
-        from .nn import BrainForgeModel
-
-        model = BrainForgeModel.load(args.model)
-        methods["BrainForge"] = lambda evoked, fwd, cov: apply_brainforge_inverse(
-            evoked, fwd, model, cov
-        )
-    methods.update(
-        {name: MNEInverse(name) for name in CLASSICAL if name not in args.skip}
-    )
-    size = dict(SIZES["quick" if args.quick else "default"])
-    if args.n_trials is not None:
-        size["n_trials"] = args.n_trials
+    methods = [m for m in METHODS if m not in args.skip]
     records = run_benchmark(
-        methods,
-        size=size,
+        "quick" if args.quick else "default",
+        methods=methods,
+        model=args.model,
         out_dir=args.out_dir,
         seed=args.seed,
         montages=args.montages,
+        n_trials=args.n_trials,
+        figures=not args.no_figures,
         command=args.command_line,
     )
     print(f"{len(records)} results written to {args.out_dir}/results.md")
@@ -315,8 +304,9 @@ def _out_dir(default):
 
 def build_parser():
     """Return the argument parser of the ``brainforge`` command."""
-    from .evaluation.benchmark import SIZES
     from .evaluation.demo import run_demo
+    from .evaluation.methods import METHODS
+    from .evaluation.runner import SCENARIOS
     from .head.montage import BIOSEMI_BY_COUNT
     from .head.template import DEFAULT_CONDUCTIVITY
     from .simulation.library import fetch_waveform_library
@@ -370,13 +360,15 @@ def build_parser():
     demo = add(
         "demo",
         [montage, seed, _out_dir("brainforge-demo")],
-        help="Run the main job end to end: BrainForge vs sLORETA/eLORETA/dSPM.",
-        description="On the offline template head: a forward model for a montage, EEG "
-        "simulated with known sources through another head model (no inverse crime) "
-        "for 1, 2 and 3 simultaneous sources, BrainForge (the pretrained model or "
-        "--model) next to sLORETA, eLORETA and dSPM; writes a metrics table "
-        "(results.md, printed), results.json, cortex figures of each case and the "
-        "forward model. No network access, no training.",
+        help="Run the main job end to end: simulated and real EEG, BrainForge vs "
+        "the sparse and classical methods.",
+        description="On the offline template head: EEG simulated with known sources "
+        "by a generator independent of training, through a head model the methods "
+        "never get, for 1, 2 and 3 simultaneous sources, and the real median-nerve "
+        "SEP that spharapy ships; BrainForge (the pretrained model or --model), "
+        "sparse Bayes, MxNE, gamma-MAP, sLORETA, eLORETA and dSPM; writes a metrics "
+        "table (results.md, printed), results.json and cortex figures. No network "
+        "access, no training.",
     )
     demo.add_argument(
         "--model",
@@ -406,9 +398,9 @@ def build_parser():
     )
     demo.add_argument("--no-figures", action="store_true", help="Skip all 3D figures.")
     demo.add_argument(
-        "--no-head-figures",
+        "--no-real-data",
         action="store_true",
-        help="Skip the head-model alignment and sensitivity figures.",
+        help="Skip the real SEP (spharapy's 256-channel median-nerve recording).",
     )
     demo.set_defaults(func=_cmd_demo)
 
@@ -492,12 +484,12 @@ def build_parser():
     train.add_argument(
         "--temporal", choices=("transformer", "none"), default="transformer"
     )
-    from .nn.topomap import METHODS
+    from .nn.topomap import METHODS as TOPOMAP_METHODS
 
     train.add_argument(
         "--topomap-method",
         default=_default(train_model, "topomap_method"),
-        choices=METHODS,
+        choices=TOPOMAP_METHODS,
     )
     train_option("--forward-weight", _number(float, 0, strict=False))
     train_option("--laplacian-weight", _number(float, 0, strict=False))
@@ -507,21 +499,23 @@ def build_parser():
     bench = add(
         "benchmark",
         [seed, _out_dir("brainforge-benchmark")],
-        help="Benchmark inverse methods on simulated EEG (no inverse crime).",
-        description="Run MNE, dSPM, sLORETA, eLORETA and LCMV side by side on the same "
-        "simulated data (head-model mismatch, unseen waveforms); write a markdown "
-        "table, JSON of every trial and PNG plots.",
+        help="Benchmark v2: every method on test data independent of training.",
+        description="Run BrainForge, sparse Bayes, MxNE, gamma-MAP, sLORETA, eLORETA, "
+        "dSPM, MNE and LCMV side by side on the same test data (own source model, "
+        "waveforms and noise; truth heads the methods never get); write a markdown "
+        "report, JSON of every case and PNG plots.",
     )
     bench.add_argument(
-        "--quick", action="store_true", help="A small run (about a minute)."
+        "--quick", action="store_true", help="A small run (a few minutes)."
     )
     bench.add_argument(
         "--model",
         type=_existing_file,
         default=None,
-        help="Also run this BrainForge model.",
+        help="BrainForge model file (default: the pretrained template model).",
     )
     counts = tuple(BIOSEMI_BY_COUNT)
+    default_montages = SCENARIOS["default"].montages
     bench.add_argument(
         "--montages",
         type=int,
@@ -529,19 +523,27 @@ def build_parser():
         choices=counts,
         default=None,
         metavar="N",
-        help=f"Numbers of channels to run (among {' '.join(map(str, counts))}; "
-        f"default {' '.join(map(str, SIZES['default']['montages']))}).",
+        help=f"BioSemi caps by channel count (among {' '.join(map(str, counts))}; "
+        f"default {' '.join(default_montages)}).",
     )
     bench.add_argument(
         "--n-trials",
         type=_positive_int,
         default=None,
-        help="Trials per condition (default {}, quick: {}).".format(
-            SIZES["default"]["n_trials"], SIZES["quick"]["n_trials"]
+        help="Cases per cell (default {}, quick: {}).".format(
+            SCENARIOS["default"].n_trials, SCENARIOS["quick"].n_trials
         ),
     )
     bench.add_argument(
-        "--skip", nargs="*", default=(), help="Classical methods to leave out."
+        "--skip",
+        nargs="*",
+        default=(),
+        choices=METHODS,
+        metavar="METHOD",
+        help=f"Methods to leave out (of {', '.join(METHODS)}).",
+    )
+    bench.add_argument(
+        "--no-figures", action="store_true", help="Skip the cortex figures."
     )
     bench.set_defaults(func=_cmd_benchmark)
     return parser

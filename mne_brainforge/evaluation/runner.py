@@ -12,7 +12,9 @@ is computed once for the union of all the scenario's montages (channels renamed
 """
 
 import dataclasses
+import json
 import time
+from pathlib import Path
 
 import mne
 import numpy as np
@@ -26,7 +28,13 @@ from ..head import (
     make_montage_info,
     source_graph,
 )
-from ..utils import cached_file, check_option, check_type, get_data_path
+from ..utils import (
+    atomic_write_text,
+    cached_file,
+    check_option,
+    check_type,
+    get_data_path,
+)
 from .testdata import TRUTH_HEADS, make_test_case, make_truth_forward
 
 #: Metrics of every record: name -> (lower is better, format).
@@ -53,9 +61,10 @@ SHORT = {
 class Scenario:
     """What one evaluation draws: montages, truth heads, SNRs, sources, trials.
 
-    Each (montage, SNR, number of sources) cell gets ``n_trials`` cases; trial
-    ``k`` uses truth head ``heads[k % len(heads)]`` and draws its source shape,
-    extent, waveform and noise at random from the scenario's lists.
+    Each (montage, SNR, number of sources) cell gets ``n_trials`` cases; the
+    truth heads take turns over the cells and trials, and each case draws its
+    source shape, extent, waveform and noise at random from the scenario's
+    lists.
 
     Parameters
     ----------
@@ -98,12 +107,14 @@ class Scenario:
 
     def cells(self):
         """``(montage, snr, n_sources, trial, head)`` of every case, in run order."""
+        # trials outermost: a run stopped early has covered every cell alike
         return [
-            (montage, snr, n_src, trial, self.heads[trial % len(self.heads)])
-            for montage in self.montages
-            for snr in self.snrs
-            for n_src in self.n_sources
+            (montage, snr, n_src, trial, self.heads[(trial + k) % len(self.heads)])
             for trial in range(self.n_trials)
+            for n_src in self.n_sources
+            for k, (snr, montage) in enumerate(
+                (snr, montage) for snr in self.snrs for montage in self.montages
+            )
         ]
 
 
@@ -253,7 +264,9 @@ def score(stc, truth, src, graph):
 
 
 @verbose
-def run_evaluation(scenario, methods, *, seed=0, keep_examples=True, verbose=None):
+def run_evaluation(
+    scenario, methods, *, seed=0, keep_examples=True, checkpoint=None, verbose=None
+):
     """Simulate every case of a scenario, run every method on it, score it.
 
     Parameters
@@ -269,6 +282,10 @@ def run_evaluation(scenario, methods, *, seed=0, keep_examples=True, verbose=Non
     keep_examples : bool
         Keep the first case of each number of sources with every estimate
         (for figures).
+    checkpoint : path-like | None
+        A JSON file the records are written to after every case; a run with the
+        same scenario, methods and seed resumes from it (the cases it holds are
+        not run again), so a long benchmark survives being stopped.
     %(verbose)s
 
     Returns
@@ -295,12 +312,18 @@ def run_evaluation(scenario, methods, *, seed=0, keep_examples=True, verbose=Non
         raise ValueError("methods must name at least one method.")
     store = ForwardStore(scenario, seed)
     graph = src = None
-    records, examples = [], {}
+    examples = {}
+    key = dict(scenario=dataclasses.asdict(scenario), methods=list(methods), seed=seed)
+    records = _resume(checkpoint, key)
+    done = {_cell_key(r) for r in records}
     cells = scenario.cells()
     seeds = np.random.SeedSequence(seed).spawn(len(cells))
-    for (montage, snr, n_src, trial, head), case_seed in zip(
+    for cell, case_seed in zip(
         tqdm(cells, desc=f"{scenario.name} cases", unit="case"), seeds
     ):
+        montage, snr, n_src, trial, head = cell
+        if cell in done:
+            continue
         fwd = store.forward(montage)
         fwd_true = store.forward(montage, head)
         if graph is None:
@@ -355,7 +378,34 @@ def run_evaluation(scenario, methods, *, seed=0, keep_examples=True, verbose=Non
             )
             if keep:
                 examples[n_src][name] = stc
+        if checkpoint is not None:
+            atomic_write_text(
+                checkpoint, json.dumps(dict(key, records=records), default=str)
+            )
     return records, examples
+
+
+def _cell_key(record):
+    return (
+        record["montage"],
+        record["snr_db"],
+        record["n_sources"],
+        record["trial"],
+        record["head"],
+    )
+
+
+def _resume(checkpoint, key):
+    """Records of an interrupted run with the same settings (else none)."""
+    if checkpoint is None or not Path(checkpoint).is_file():
+        return []
+    blob = json.loads(Path(checkpoint).read_text())
+    same = json.loads(json.dumps(key, default=str)) == {k: blob.get(k) for k in key}
+    if not same:
+        logger.info(f"{checkpoint} is from other settings: starting over")
+        return []
+    logger.info(f"Resuming from {checkpoint}: {len(blob['records'])} records")
+    return blob["records"]
 
 
 def summarize(records, by, metric="localization_error"):
