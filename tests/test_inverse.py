@@ -75,7 +75,7 @@ def _eeg(n_times, sfreq=250.0, seed=0, n_channels=32, *, gain=None, snr=20.0):
     signal = gain[:n_channels, list(SOURCES)] @ moments
     noise = rng.standard_normal(signal.shape)
     noise *= np.linalg.norm(signal) / np.linalg.norm(noise) / 10 ** (snr / 20)
-    return signal + noise + rng.uniform(-2, 2, (n_channels, 1)) * 1e-6
+    return signal + noise
 
 
 def _peaks(stc, n=2):
@@ -185,6 +185,9 @@ def test_clear_errors(tiny_model, fwd32, evoked):
         apply_brainforge_inverse(evoked, "fwd.fif", tiny_model)
     with pytest.raises(TypeError, match="noise_cov"):
         apply_brainforge_inverse(evoked, fwd32, tiny_model, noise_cov=np.eye(32))
+    cov = mne.make_ad_hoc_cov(evoked.info, verbose=False)
+    with pytest.raises(TypeError, match="noise_cov=noise_cov"):  # cov as the model
+        apply_brainforge_inverse(evoked, fwd32, cov)
     with pytest.raises(ValueError, match="start"):
         apply_brainforge_inverse_raw(raw, fwd32, tiny_model, start=100, stop=50)
     # fewer than 8 usable channels

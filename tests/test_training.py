@@ -169,3 +169,24 @@ def test_short_training_localizes_a_strong_source(fwd32, spike_library):
         )
         errors.append(metrics.localization_error(est, truth, src, graph))
     assert np.median(errors) < 30  # mm, after ~2 minutes of CPU training
+
+
+def test_fine_tune_from_a_trained_model(fwd32, spike_library):
+    """init=model starts from its weights, parcellation and settings."""
+    kwargs = dict(
+        library=spike_library,
+        steps=2,
+        batch_size=2,
+        val_every=2,
+        val_samples=2,
+        num_workers=0,
+        verbose=False,
+    )
+    base = train_model(fwd32, n_regions=40, net_kwargs=dict(d_model=16), **kwargs)
+    tuned = train_model(fwd32, init=base, n_regions=999, lr=1e-12, **kwargs)
+    assert tuned.parcellation is base.parcellation
+    assert tuned.config["net"] == base.config["net"]
+    for a, b in zip(base.net.parameters(), tuned.net.parameters()):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)  # lr ~ 0
+    with pytest.raises(TypeError, match="init must be a BrainForgeModel"):
+        train_model(fwd32, init="model.pt", **kwargs)

@@ -58,6 +58,11 @@ def _load_model(model):
 
     if model is None:
         return load_pretrained()
+    if isinstance(model, mne.Covariance):
+        raise TypeError(
+            "The third argument is the model; pass the covariance by name: "
+            "apply_brainforge_inverse(evoked, forward, noise_cov=noise_cov)."
+        )
     if isinstance(model, str) and model in list_weights():
         return load_pretrained(model)
     if isinstance(model, (str, os.PathLike)) and Path(model).expanduser().is_file():

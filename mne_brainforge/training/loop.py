@@ -72,6 +72,7 @@ def _device(device):
 def train_model(
     forward,
     *,
+    init=None,
     library=None,
     n_regions=500,
     parcellation=None,
@@ -111,6 +112,13 @@ def train_model(
         EEG forward model on a surface source space (free orientation is
         converted to cortex-normal), or its ``-fwd.fif`` file; at least 8 EEG
         channels (what inference needs).
+    init : BrainForgeModel | None
+        Fine-tune this trained model (e.g. :func:`~mne_brainforge.load_pretrained`)
+        for ``forward`` instead of starting from random weights: its network,
+        parcellation, sampling rate, window and topomap settings are used
+        (``n_regions``, ``parcellation``, ``net_kwargs``, ``sfreq``, ``duration``,
+        ``topomap_size`` and ``topomap_method`` are then ignored). The forward
+        must be on the model's source space.
     library : WaveformLibrary | None
         Source waveforms; None uses the cached default
         (:func:`~mne_brainforge.simulation.fetch_waveform_library`).
@@ -216,6 +224,23 @@ def train_model(
             f"at least {MIN_CHANNELS} (inference refuses fewer). Compute the forward "
             "for the whole montage (make_fsaverage_forward(info))."
         )
+    if init is not None:
+        if not isinstance(init, BrainForgeModel):
+            raise TypeError(
+                f"init must be a BrainForgeModel (e.g. load_pretrained()), got "
+                f"{type(init).__name__}."
+            )
+        n_src = sum(len(s["vertno"]) for s in forward["src"])
+        if n_src != init.parcellation.n_sources:
+            raise ValueError(
+                f"init was trained on {init.parcellation.n_sources} sources, the "
+                f"forward has {n_src}: fine-tuning needs the same source space."
+            )
+        parcellation = init.parcellation
+        net_kwargs = {k: v for k, v in init.config["net"].items() if k != "size"}
+        topomap_size = init.config["topomap"]["size"]
+        topomap_method = init.config["topomap"]["method"]
+        sfreq, duration = init.sfreq, init.n_times / init.sfreq
     library = library if library is not None else fetch_waveform_library(verbose=False)
     training_spikes = _training_split(library)
     if parcellation is None:
@@ -257,6 +282,8 @@ def train_model(
     n_threads = max(1, (os.cpu_count() or 1) - num_workers)
     torch.set_num_threads(n_threads)
     net = BrainForgeNet(parcellation.n_regions, **net_kwargs).to(device)
+    if init is not None:
+        net.load_state_dict(init.net.state_dict())
     region_gain = simulator.gain @ parcellation.region_matrix().toarray()
     criterion = BrainForgeLoss(
         region_gain,
