@@ -231,7 +231,7 @@ def main(n_batches, heads, full_library):
     workers = _throughput_processes(gen64, 256, n_batches)
     rss_after = _rss_mb()
     mixed = BatchedEEGGenerator(family, bank)  # all caps, up to 170 channels
-    mixed_result = _throughput(mixed, 256, max(n_batches // 2, 3), 2)
+    mixed_result = _throughput(mixed, 256, max(n_batches // 2, 3), 1)
 
     template = cortex_normal(
         mne.pick_channels_forward(
@@ -318,7 +318,7 @@ reference, dropouts, electrode jitter; {len(r["family"]["heads"])} head models
 |---|---|---|
 {rows}
 | engine, 2 forked processes x 1 thread (as 2 DataLoader workers) | {r["engine_2_processes"]["windows_per_s"]:,.0f} | |
-| engine, all caps (10-20 ... HydroCel 256, up to 170 channels), 2 threads | {mixed["windows_per_s"]:,.0f} | {mixed["windows_per_cpu_s"]:,.0f} |
+| engine, all caps (10-20 ... HydroCel 256, up to 170 channels), 1 thread | {mixed["windows_per_s"]:,.0f} | {mixed["windows_per_cpu_s"]:,.0f} |
 | old `EEGSimulator` (one window at a time, same forward and sampling rate) | {old["windows_per_s"]:,.1f} | {old["windows_per_cpu_s"]:,.1f} |
 
 Speed-up over the old simulator in the same run: {r["speedup_wall"]:,.0f}x
@@ -332,13 +332,17 @@ other (compare the 1- and 2-thread rows): run the engine with
 `torch.set_num_threads(1)` per process and one process per core (DataLoader
 workers, or DDP ranks), each with its own seed stream (`seed_for`).
 
-Memory: peak resident set {r["peak_rss_mb"]["after_draws"]:,.0f} MB after the
-draws ({r["peak_rss_mb"]["after_family_and_bank"]:,.0f} MB after loading the
-family and the bank; the family's gains are
-{len(r["family"]["heads"])} x {r["family"]["n_channels"]} x {r["family"]["n_sources"]}
-float32, held twice: numpy and the torch gather table). Set-up of the
-generator (geodesic neighbourhood bank from the cache, gain table):
-{r["generator_setup_s"]:.1f} s; family build or load: {r["family"]["build_or_load_s"]:.0f} s.
+Memory: peak resident set {r["peak_rss_mb"]["after_draws"]:,.0f} MB, reached while
+building the family ({r["peak_rss_mb"]["after_family_and_bank"]:,.0f} MB after
+loading it and the bank): the {len(r["family"]["heads"])} cached forwards are
+read as free-orientation float64 solutions before the conversion. What the
+generator keeps is much smaller: the gains {len(r["family"]["heads"])} x
+{r["family"]["n_channels"]} x {r["family"]["n_sources"]} float32 (numpy, plus the
+torch gather table of the electrodes the caps use), the geodesic
+neighbourhoods (2 x 20484 x the largest 30 mm neighbourhood, int32/float32)
+and the bank. Set-up of the generator (neighbourhoods from the cache, gain
+table): {r["generator_setup_s"]:.1f} s; family build or load:
+{r["family"]["build_or_load_s"]:.0f} s.
 
 Electrode positions off the superset (caps, jitter) are first-order
 interpolations of the gain around the nearest superset electrode. For the
