@@ -14,7 +14,7 @@ import numpy as np
 from mne.utils import logger, verbose
 
 from ..head.montage import BIOSEMI_BY_COUNT
-from ..utils import atomic_write_text, check_int, check_option
+from ..utils import atomic_write_text, check_int, check_option, fill_doc
 from . import report
 from .methods import METHODS, make_methods
 from .runner import SCENARIOS, run_evaluation
@@ -108,6 +108,7 @@ def run_benchmark(
     return records
 
 
+@fill_doc
 def write_benchmark_report(
     records, out_dir, *, examples=None, command=None, extra=None
 ):
@@ -115,8 +116,7 @@ def write_benchmark_report(
 
     Parameters
     ----------
-    records : list of dict
-        From :func:`~mne_brainforge.evaluation.runner.run_evaluation`.
+    %(records)s
     out_dir : path-like
         Output folder (created).
     examples : dict | None

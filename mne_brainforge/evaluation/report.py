@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..utils import atomic_write_text
+from ..utils import atomic_write_text, fill_doc
 from .runner import METRICS, SHORT, summarize
 
 #: Metrics in the compact cells of the report's tables.
@@ -26,13 +26,13 @@ def _cell(tables, group, method):
     return " / ".join(parts)
 
 
+@fill_doc
 def markdown_table(records, by, label, methods):
     """A markdown table: one row per group, one ``LE / SD / AUC`` cell per method.
 
     Parameters
     ----------
-    records : list of dict
-        From :func:`~mne_brainforge.evaluation.runner.run_evaluation`.
+    %(records)s
     by : callable
         ``by(record) -> group`` (rows, sorted).
     label : str
@@ -74,13 +74,13 @@ def _label(group):
     return f"{group:g}" if isinstance(group, float) else str(group)
 
 
+@fill_doc
 def verdicts(records, method, by, label):
     """Plain sentences: where ``method`` has the lowest mean LE, and where it does not.
 
     Parameters
     ----------
-    records : list of dict
-        From :func:`~mne_brainforge.evaluation.runner.run_evaluation`.
+    %(records)s
     method : str
         The method judged (e.g. ``'BrainForge'``).
     by : callable
@@ -150,13 +150,13 @@ def plot_by_snr(records, fname, metric="localization_error"):
     plt.close(fig)
 
 
+@fill_doc
 def write_results(records, out_dir, *, extra=None, command=None):
     """Write ``results.json`` (every record, the command and the machine).
 
     Parameters
     ----------
-    records : list of dict
-        From :func:`~mne_brainforge.evaluation.runner.run_evaluation`.
+    %(records)s
     out_dir : path-like
         Output folder (created).
     extra : dict | None

@@ -10,6 +10,7 @@ from scipy import sparse
 from scipy.optimize import linear_sum_assignment, linprog
 from scipy.spatial.distance import cdist
 
+from ..utils import fill_doc
 from .scores import _check, energy_map, local_maxima, source_positions
 
 # total mass of the transport problem: unit masses would put small cells below the
@@ -29,6 +30,7 @@ def _binned(mass, pos, cells):
     return total / total.sum(), centroid / total[:, None]
 
 
+@fill_doc
 def earth_movers_distance(stc, truth, src, *, resolution=0.01):
     """Earth mover's distance (mm) between the estimated and the true energy maps.
 
@@ -40,12 +42,9 @@ def earth_movers_distance(stc, truth, src, *, resolution=0.01):
 
     Parameters
     ----------
-    stc : mne.SourceEstimate
-        The estimate, on the truth's vertices.
-    truth : GroundTruth
-        The simulated sources.
-    src : mne.SourceSpaces
-        Source space of both (for positions).
+    %(stc_estimate)s
+    %(truth)s
+    %(src_positions)s
     resolution : float
         Side (m) of the cubes that the maps are binned in (see Notes).
 
@@ -104,6 +103,7 @@ def earth_movers_distance(stc, truth, src, *, resolution=0.01):
     return float(result.fun / _SCALE * 1e3)
 
 
+@fill_doc
 def average_precision(stc, truth):
     """Average precision of the estimate's energy ranking at finding active sources.
 
@@ -116,10 +116,8 @@ def average_precision(stc, truth):
 
     Parameters
     ----------
-    stc : mne.SourceEstimate
-        The estimate, on the truth's vertices.
-    truth : GroundTruth
-        The simulated sources.
+    %(stc_estimate)s
+    %(truth)s
 
     Returns
     -------
@@ -149,6 +147,7 @@ def average_precision(stc, truth):
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
+@fill_doc
 def peak_localization_error(
     stc, truth, src, graph, *, threshold=0.1, return_peaks=False
 ):
@@ -171,12 +170,9 @@ def peak_localization_error(
 
     Parameters
     ----------
-    stc : mne.SourceEstimate
-        The estimate, on the truth's vertices.
-    truth : GroundTruth
-        The simulated sources.
-    src : mne.SourceSpaces
-        Source space of both (for positions).
+    %(stc_estimate)s
+    %(truth)s
+    %(src_positions)s
     graph : scipy.sparse matrix
         Source adjacency (:func:`~mne_brainforge.head.source_graph`).
     threshold : float

@@ -15,6 +15,8 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 from scipy.spatial.distance import cdist
 
+from ..utils import fill_doc
+
 
 class GroundTruth:
     """The true sources of a simulation.
@@ -225,6 +227,7 @@ def _distinct(maxima, pos, n, min_distance):
     return np.array(kept, int)
 
 
+@fill_doc
 def localization_error(stc, truth, src, graph, *, threshold=0.1, min_distance=0.01):
     """Mean distance (mm) between true sources and matched estimated maxima.
 
@@ -239,12 +242,9 @@ def localization_error(stc, truth, src, graph, *, threshold=0.1, min_distance=0.
 
     Parameters
     ----------
-    stc : mne.SourceEstimate
-        The estimate, on the truth's vertices.
-    truth : GroundTruth
-        The simulated sources.
-    src : mne.SourceSpaces
-        Source space of both (for positions).
+    %(stc_estimate)s
+    %(truth)s
+    %(src_positions)s
     graph : scipy.sparse matrix
         Source adjacency, for local maxima.
     threshold : float
@@ -286,6 +286,7 @@ def localization_error(stc, truth, src, graph, *, threshold=0.1, min_distance=0.
     return float(errors.mean())
 
 
+@fill_doc
 def spatial_dispersion(stc, truth, src):
     """Spatial dispersion (mm): how far the estimated energy spreads from the truth.
 
@@ -296,12 +297,9 @@ def spatial_dispersion(stc, truth, src):
 
     Parameters
     ----------
-    stc : mne.SourceEstimate
-        The estimate, on the truth's vertices.
-    truth : GroundTruth
-        The simulated sources.
-    src : mne.SourceSpaces
-        Source space of both (for positions).
+    %(stc_estimate)s
+    %(truth)s
+    %(src_positions)s
 
     Returns
     -------
@@ -333,6 +331,7 @@ def _min_distance(points, targets):
     return cKDTree(targets).query(points)[0]
 
 
+@fill_doc
 def auc(stc, truth, src, *, far=0.02):
     """Area under the ROC curve separating patch sources from far-away sources.
 
@@ -344,12 +343,9 @@ def auc(stc, truth, src, *, far=0.02):
 
     Parameters
     ----------
-    stc : mne.SourceEstimate
-        The estimate, on the truth's vertices.
-    truth : GroundTruth
-        The simulated sources.
-    src : mne.SourceSpaces
-        Source space of both (for positions).
+    %(stc_estimate)s
+    %(truth)s
+    %(src_positions)s
     far : float
         Smallest distance (m) of a negative source from every patch source.
 
@@ -383,6 +379,7 @@ def auc(stc, truth, src, *, far=0.02):
     return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+@fill_doc
 def nmse(stc, truth):
     """Normalised mean squared error of the source time courses.
 
@@ -395,8 +392,7 @@ def nmse(stc, truth):
     ----------
     stc : mne.SourceEstimate
         The estimate, on the truth's vertices and times.
-    truth : GroundTruth
-        The simulated sources.
+    %(truth)s
 
     Returns
     -------
@@ -423,6 +419,7 @@ def nmse(stc, truth):
     return float(np.mean((est - true) ** 2))
 
 
+@fill_doc
 def temporal_correlation(stc, truth):
     """Mean absolute Pearson correlation of each true waveform with the estimate's.
 
@@ -434,8 +431,7 @@ def temporal_correlation(stc, truth):
     ----------
     stc : mne.SourceEstimate
         The estimate, on the truth's vertices and times.
-    truth : GroundTruth
-        The simulated sources.
+    %(truth)s
 
     Returns
     -------
@@ -505,6 +501,7 @@ def otsu_threshold(values, n_bins=256):
     return float(centres[np.argmax(between)])
 
 
+@fill_doc
 def region_precision_recall(stc, truth, region_labels):
     """Precision and recall of the active regions, Otsu-thresholded (as DeepSIF).
 
@@ -517,8 +514,7 @@ def region_precision_recall(stc, truth, region_labels):
     ----------
     stc : mne.SourceEstimate
         The estimate.
-    truth : GroundTruth
-        The simulated sources.
+    %(truth)s
     region_labels : ndarray of int, shape (n_sources,)
         Region of each source (e.g. ``Parcellation.labels``).
 
@@ -572,6 +568,7 @@ METRICS = (
 )
 
 
+@fill_doc
 def evaluate(stc, truth, src, graph, region_labels):
     """All metrics of one estimate, as a dict (see :data:`METRICS`).
 
@@ -579,10 +576,8 @@ def evaluate(stc, truth, src, graph, region_labels):
     ----------
     stc : mne.SourceEstimate
         The estimate, on the truth's vertices and times.
-    truth : GroundTruth
-        The simulated sources.
-    src : mne.SourceSpaces
-        Source space of both (for positions).
+    %(truth)s
+    %(src_positions)s
     graph : scipy.sparse matrix
         Source adjacency (:func:`~mne_brainforge.simulation.source_graph`),
         for :func:`localization_error`.

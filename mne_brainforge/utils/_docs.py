@@ -22,6 +22,18 @@ docdict["subjects_dir_brainforge"] = """
 subjects_dir : path-like | None
     The folder holding the ``fsaverage`` template (``None``: the cached template,
     built offline on first use)."""
+docdict["stc_estimate"] = """
+stc : mne.SourceEstimate
+    The estimate, on the truth's vertices."""
+docdict["truth"] = """
+truth : GroundTruth
+    The simulated sources."""
+docdict["src_positions"] = """
+src : mne.SourceSpaces
+    Source space of both (for positions)."""
+docdict["records"] = """
+records : list of dict
+    From :func:`~mne_brainforge.evaluation.runner.run_evaluation`."""
 docdict["seed"] = """
 seed : None | int | numpy.random.Generator
     Seed of the random draws (the same seed gives the same result)."""
