@@ -13,7 +13,7 @@ from pathlib import Path
 import mne
 from mne.utils import logger, verbose
 
-from ..head import make_fsaverage_forward
+from ..head import make_fsaverage_forward, make_montage_info
 from ..utils import atomic_write_text, cached_file, check_int, get_data_path
 from .benchmark import write_benchmark_report
 from .methods import METHODS, make_methods
@@ -80,6 +80,7 @@ def run_demo(
     >>> print(outputs["results"].read_text())
     """
     out_dir = Path(out_dir)
+    make_montage_info(montage)  # a wrong montage fails before any work
     n_trials = check_int(n_trials, "n_trials", 1)
     n_sources = tuple(check_int(n, "n_sources", 1) for n in n_sources)
     t0 = time.perf_counter()
