@@ -5,13 +5,23 @@ forward models for any montage and the cortex-normal gain, the montage builder,
 electrode jitter, source depths, and the source-space graph and parcellation.
 """
 
+from .family import (
+    CAP_CHANNELS,
+    CAP_MONTAGES,
+    DEFAULT_HEADS,
+    SUPERSET_MONTAGE,
+    ChannelSet,
+    HeadModelFamily,
+    geodesic_neighbourhoods,
+    make_head_model_family,
+)
+from .fitting import fit_montage_to_template
 from .forward import (
     check_eeg_positions,
     cortex_normal,
     fixed_orientation_gain,
     make_fsaverage_forward,
 )
-from .fitting import fit_montage_to_template
 from .montage import jitter_electrodes, make_montage_info
 from .parcellation import Parcellation, parcellate_source_space, source_graph
 from .template import (
@@ -23,7 +33,15 @@ from .template import (
 )
 
 __all__ = [
+    "CAP_CHANNELS",
+    "CAP_MONTAGES",
+    "DEFAULT_HEADS",
+    "SUPERSET_MONTAGE",
+    "ChannelSet",
+    "HeadModelFamily",
     "Parcellation",
+    "geodesic_neighbourhoods",
+    "make_head_model_family",
     "check_eeg_positions",
     "cortex_normal",
     "fetch_fsaverage",
