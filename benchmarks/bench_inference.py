@@ -216,12 +216,8 @@ def _flops(model, ch_pos):
 
 def _model_file(spec):
     """What the model is, for the report: name or path, and the file's SHA-256."""
-    from mne_brainforge.weights import (
-        DEFAULT_WEIGHTS,
-        _sha256,
-        fetch_weights,
-        list_weights,
-    )
+    from mne_brainforge.utils import file_sha256 as _sha256
+    from mne_brainforge.weights import DEFAULT_WEIGHTS, fetch_weights, list_weights
 
     if not spec or spec in list_weights():
         name = spec or DEFAULT_WEIGHTS

@@ -88,13 +88,18 @@ evoked.plot_joint(times=[0.1, 0.13])
 # The inverse solution
 # --------------------
 # :func:`mne_brainforge.apply_brainforge_inverse` takes the place of
-# :func:`mne.minimum_norm.apply_inverse`: no inverse operator, no noise
-# covariance, no regularization parameter. With ``model=None`` it uses the
-# pretrained network for the template (:func:`mne_brainforge.load_pretrained`).
-# It works at the network's sampling rate and window length and returns the
-# estimate at the data's times: cortex-normal dipole moments on the forward's
-# sources.
-stc = bf.apply_brainforge_inverse(evoked, fwd)
+# :func:`mne.minimum_norm.apply_inverse`, without an inverse operator or a
+# regularization parameter. With ``model=None`` it uses the pretrained network
+# for the template (:func:`mne_brainforge.load_pretrained`). The network only
+# proposes a *prior*: how likely each part of the cortex is to be active. The
+# estimate comes from a sparse Bayesian (Champagne) solve on the data,
+# whitened by the noise covariance (here the ad-hoc one the noise was drawn
+# with; without one an ad-hoc covariance is used); the solve is run from the
+# network's prior and from a flat one, and the evidence (marginal likelihood
+# of the data) decides which is kept: the log says which. The estimate has the
+# data's times: cortex-normal dipole moments on the forward's sources, most of
+# them exactly zero.
+stc = bf.apply_brainforge_inverse(evoked, fwd, noise_cov=noise_cov)
 print(stc)
 
 # %%
@@ -128,12 +133,12 @@ for hemi, s, seed in zip(("lh", "rh"), src, seeds):
 # %%
 # Region time courses
 # -------------------
-# The network estimates the activity of 500 cortical regions (its
-# parcellation); the estimate spreads each region's time course over its
-# sources. The regions are available as :class:`mne.Label` objects, so
-# :func:`mne.extract_label_time_course` gives the time course of any of them.
-# Here: the regions that contain the true patch centres, for the estimate and
-# for the truth.
+# :func:`mne.extract_label_time_course` gives the mean time course of any
+# cortical region (a :class:`mne.Label`). The network's 500 regions (its
+# parcellation, which shapes its prior) are available as labels; here: the
+# regions that contain the true patch centres, for the estimate and for the
+# truth. A sparse estimate concentrates the moment on fewer sources than the
+# truth's patches, so the region means are compared, not single sources.
 model = bf.load_pretrained()
 print(model)
 regions = model.parcellation.to_labels()
@@ -161,4 +166,4 @@ ax.legend(loc="lower right")
 # estimates: morphing (:func:`mne.compute_source_morph`), saving
 # (:meth:`~mne.SourceEstimate.save`), statistics. Next:
 # :ref:`sphx_glr_auto_tutorials_01_compare_methods.py` compares BrainForge with
-# MNE's classical inverses on the same data.
+# sparse and classical inverses on independently generated test data.

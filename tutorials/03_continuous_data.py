@@ -26,7 +26,9 @@ import numpy as np
 import mne_brainforge as bf
 
 # BRAINFORGE_TUTORIAL_QUICK=1 (used by the tests) simulates a shorter recording
-duration = 60.0 if os.environ.get("BRAINFORGE_TUTORIAL_QUICK") == "1" else 600.0  # s
+# and estimates only a few of its epochs
+quick = os.environ.get("BRAINFORGE_TUTORIAL_QUICK") == "1"
+duration = 30.0 if quick else 600.0  # s
 
 # %%
 # A long recording
@@ -78,30 +80,37 @@ raw.plot(events=events, duration=10.0, picks=temporal, scalings=dict(eeg=50e-6))
 # %%
 # The estimate of the whole recording
 # -----------------------------------
-# The network sees fixed windows: the data are resampled to its sampling rate
-# and cut into half-overlapping windows, whose estimates are tapered (Hann) and
-# added up, then resampled back to the data's rate. The cost grows linearly
-# with the duration; a progress bar shows from 100 windows on.
+# The network gives the prior: it sees the data resampled to its sampling
+# rate in half-overlapping windows of fixed length, each window counting with
+# its data power (a progress bar shows from 100 windows on). The estimate is
+# learned from the data covariance of the whole span: one set of source
+# variances (sparse Bayesian learning, started from the network's prior and
+# from a flat one, the evidence choosing), hence one linear kernel from the
+# channels to the sources, applied to every sample at the data's own rate. The
+# span should therefore be one state (here: the same spike source throughout);
+# estimate segments separately when the sources change. The noise covariance
+# whitens data and gain, as for MNE's inverse operators.
 model = bf.load_pretrained()
 window = model.n_times / model.sfreq
 print(f"Network: {model.n_times} samples at {model.sfreq:g} Hz ({window:g} s windows)")
 
 t0 = time.perf_counter()
-stc = bf.apply_brainforge_inverse_raw(raw, fwd, model=model)
+stc = bf.apply_brainforge_inverse_raw(raw, fwd, model=model, noise_cov=noise_cov)
 elapsed = time.perf_counter() - t0
 n_windows = int(2 * raw.times[-1] / window)
 print(f"{raw.times[-1]:.0f} s of data (about {n_windows} windows) in {elapsed:.1f} s")
 print(f"Estimate: {stc.shape[0]} sources x {stc.shape[1]} time points")
 
 # %%
-# The estimate holds the region time courses and the region-to-source mapping
-# (the ``(kernel, sens_data)`` form of :class:`mne.SourceEstimate`): the full
+# The estimate holds the sensor data and the sources-by-channels kernel (the
+# ``(kernel, sens_data)`` form of :class:`mne.SourceEstimate`): the full
 # array of 20484 sources by all time points (about 2.5 GB per minute at
 # 250 Hz) is formed only when ``stc.data`` is accessed, as by any method that
 # needs it (``print(stc)`` included: its summary reports the data size).
 # :meth:`~mne.SourceEstimate.transform_data` reads the time courses of some
-# sources without forming it: here, those of the network's region (of its
-# parcellation) that contains the true source, over the whole recording.
+# sources without forming it: here, those of the region of the network's
+# parcellation (used as a convenient set of cortical labels) that contains the
+# true source, over the whole recording.
 regions = model.parcellation.to_labels()
 region = next(
     label for label in regions if label.hemi == "lh" and seed in label.vertices
@@ -122,10 +131,13 @@ ax.set(
 # %%
 # For cortical maps, estimate a segment: ``start`` and ``stop`` (in samples,
 # as in :func:`mne.minimum_norm.apply_inverse_raw`) restrict the computation
-# to it. Here a few seconds around the first spike (the magenta sphere marks
-# the true patch centre):
+# to it, and the source variances are then learned from that segment alone.
+# Here a few seconds around the first spike (the magenta sphere marks the true
+# patch centre):
 start, stop = raw.time_as_index([peaks[0] - 2.0, peaks[0] + 2.0])
-segment = bf.apply_brainforge_inverse_raw(raw, fwd, model=model, start=start, stop=stop)
+segment = bf.apply_brainforge_inverse_raw(
+    raw, fwd, model=model, noise_cov=noise_cov, start=start, stop=stop
+)
 brain = segment.plot(
     subject="fsaverage",
     subjects_dir=subjects_dir,
@@ -140,15 +152,18 @@ brain.add_foci(seed, coords_as_verts=True, hemi="lh", color="magenta", scale_fac
 # Epochs
 # ------
 # Epochs around the spikes (as a spike detector would give them) get one
-# estimate each; with ``return_generator=True`` they are computed one at a
+# estimate each, with its own prior and solve (the estimate of that epoch as an
+# evoked response of one trial); with ``return_generator=True`` they are computed one at a
 # time as they are consumed, so that any number of epochs fits in memory. Here
 # they go straight into :func:`mne.extract_label_time_course`, for the same
 # region.
 epochs = mne.Epochs(raw, events, tmin=-0.3, tmax=0.5, baseline=None, preload=True)
+if quick:
+    epochs = epochs[:3]
 
 t0 = time.perf_counter()
 stcs = bf.apply_brainforge_inverse_epochs(
-    epochs, fwd, model=model, return_generator=True, verbose=False
+    epochs, fwd, model=model, noise_cov=noise_cov, return_generator=True, verbose=False
 )
 time_courses = mne.extract_label_time_course(
     stcs, [region], src, mode="mean", verbose=False
@@ -158,7 +173,9 @@ print(f"{len(epochs)} epochs in {time.perf_counter() - t0:.1f} s")
 # %%
 # The region's time course in each epoch and averaged, next to the estimate of
 # the averaged epochs:
-stc_average = bf.apply_brainforge_inverse(epochs.average(), fwd, model=model)
+stc_average = bf.apply_brainforge_inverse(
+    epochs.average(), fwd, model=model, noise_cov=noise_cov
+)
 average_course = mne.extract_label_time_course(stc_average, [region], src, mode="mean")
 fig, ax = plt.subplots(figsize=(7, 3.5), layout="constrained")
 times = 1e3 * epochs.times
