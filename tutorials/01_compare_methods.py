@@ -1,15 +1,17 @@
 """
 .. _tut-compare-methods:
 
-======================================================
-BrainForge, sLORETA, eLORETA and dSPM on the same data
-======================================================
+====================================================
+BrainForge next to sparse and classical inverses
+====================================================
 
-This tutorial follows MNE-Python's "Source localization with MNE, dSPM,
-sLORETA, and eLORETA" on a simulated auditory experiment: epochs, a noise
-covariance from the pre-stimulus baseline, the evoked response, then the
-inverse solutions side by side, the residual, and how close each is to the
-known sources.
+This tutorial draws one test case with known sources from the package's
+independent test-data generator, estimates its sources with BrainForge, plain
+sparse Bayesian learning, MxNE, gamma-MAP, sLORETA and dSPM, looks at what
+BrainForge reports about its own estimate (which prior the evidence chose, the
+residual, the posterior uncertainty) and scores every estimate against the
+truth. The numbers are those of one simulation: they illustrate the tools, they
+do not rank the methods (see :doc:`/benchmarks` for that).
 """
 
 # License: BSD-3-Clause
@@ -22,106 +24,103 @@ import mne
 import numpy as np
 
 import mne_brainforge as bf
-from mne_brainforge import metrics
-from mne_brainforge.evaluation.benchmark import TRUE_HEAD
+from mne_brainforge.evaluation.runner import METRICS, score
+from mne_brainforge.evaluation.testdata import make_test_case, make_truth_forward
 from mne_brainforge.head import source_graph
+from mne_brainforge.viz import plot_source_maps
 
-# BRAINFORGE_TUTORIAL_QUICK=1 (used by the tests) simulates fewer trials
-n_trials = 20 if os.environ.get("BRAINFORGE_TUTORIAL_QUICK") == "1" else 100
+# BRAINFORGE_TUTORIAL_QUICK=1 (used by the tests) simulates shorter data
+quick = os.environ.get("BRAINFORGE_TUTORIAL_QUICK") == "1"
 
 # %%
-# Simulate the data
-# -----------------
-# A 64-channel recording of ``n_trials`` auditory stimuli, one per second.
-# Each evokes the same response in the left and right auditory cortices (10 mm
-# patches, 2 nA·m per source, peaking at 100 ms); the recording adds coloured
-# sensor noise (10 µV per channel).
+# A test case the methods have not seen
+# -------------------------------------
+# :func:`~mne_brainforge.evaluation.testdata.make_test_case` generates data
+# independently of the simulator the network was trained with: its own source
+# model (discs grown along the cortical mesh around random vertices, not the
+# network's regions), waveforms and noise. The data also come from another
+# head than the one the methods get (no "inverse crime"):
+# :func:`~mne_brainforge.evaluation.testdata.make_truth_forward` with the truth
+# head ``"jitter-4mm+skull-1/40"`` displaces every electrode by 4 mm (RMS) and
+# uses a skull conductivity of 1/40 of the brain's (0.0083 S/m instead of the
+# template's 0.006 S/m). The methods all get the nominal template forward.
 #
-# To avoid the "inverse crime", the data come from another head model than the
-# one the inverse methods get: conductivities of 0.33, 0.0105 and 0.33 S/m
-# (brain, skull, scalp) instead of 0.3, 0.006 and 0.3 S/m, and a skull at most
-# 5.5 mm thick instead of 7 mm, as in the package's benchmark.
-subjects_dir = bf.datasets.fetch_fsaverage()
+# Two sources of 10 mm radius with ERP-like waveforms, pink sensor noise at an
+# SNR of 5 dB (the package's definition: average-referenced signal power over
+# noise power), and the noise covariance estimated from noise-only data of the
+# same model:
 montage = mne.channels.make_standard_montage("biosemi64")
 info = mne.create_info(montage.ch_names, sfreq=250.0, ch_types="eeg")
 info.set_montage(montage)
 fwd = bf.make_fsaverage_forward(info)  # what the methods get
-fwd_true = bf.make_fsaverage_forward(info, **TRUE_HEAD)  # what made the data
-src = fwd["src"]
-
-src_mri = bf.datasets.read_fsaverage_source_space()  # MRI (≈ MNI) coordinates
-positions = {"lh": [-0.055, -0.020, 0.005], "rh": [0.055, -0.020, 0.005]}  # m
-seeds = [
-    int(np.argmin(np.linalg.norm(s["rr"] - positions[hemi], axis=1)))
-    for s, hemi in zip(src_mri, ("lh", "rh"))
-]
-patches = mne.grow_labels(
-    "fsaverage", seeds, extents=10.0, hemis=[0, 1], subjects_dir=subjects_dir
+fwd_true = make_truth_forward(info, "jitter-4mm+skull-1/40", seed=0)  # the data's
+case = make_test_case(
+    info,
+    fwd_true,
+    n_sources=2,
+    snr_db=5.0,
+    extent_mm=10.0,
+    shape="disc",
+    waveform="erp",
+    noise="pink",
+    duration=0.6 if quick else 1.0,
+    head="jitter-4mm+skull-1/40",
+    seed=7,
 )
-response_times = np.arange(0.0, 0.5, 1.0 / info["sfreq"])
-response = -2e-9 * np.exp(-0.5 * ((response_times - 0.1) / 0.02) ** 2)
-
-events = np.column_stack(
-    [
-        np.arange(n_trials) * int(info["sfreq"]) + 50,
-        np.zeros(n_trials, int),
-        np.ones(n_trials, int),
-    ]
+evoked, noise_cov, truth = case.evoked, case.noise_cov, case.truth
+print(
+    f"{case.n_sources} sources, {case.separation_mm:.0f} mm apart, SNR {case.snr_db} dB"
 )
-source_simulator = mne.simulation.SourceSimulator(
-    src, tstep=1.0 / info["sfreq"], duration=float(n_trials)
-)
-for patch in patches:
-    source_simulator.add_data(patch, response, events)
-raw = mne.simulation.simulate_raw(info, source_simulator, forward=fwd_true)
-raw.set_eeg_reference(projection=True)
-noise_cov_true = mne.make_ad_hoc_cov(info, std=dict(eeg=10e-6))
-mne.simulation.add_noise(raw, noise_cov_true, iir_filter=[1, -0.5], rng=0)
-
-# %%
-# From here on, the analysis is what it would be with a real recording:
-# epochs, a noise covariance from the baseline, the evoked response.
-epochs = mne.Epochs(raw, events, tmin=-0.2, tmax=0.5, baseline=(None, 0), preload=True)
-noise_cov = mne.compute_covariance(epochs, tmax=0.0, method=["shrunk", "empirical"])
-evoked = epochs.average()
-evoked.plot_joint(times=[0.1])
+evoked.plot_joint()
 
 # %%
 # Compute the inverse solutions
 # -----------------------------
-# :func:`mne_brainforge.compare_inverse_methods` computes the BrainForge
-# estimate (pretrained network; it needs no noise covariance) and MNE's
-# classical ones from one inverse operator per method, made from the same
-# forward model and noise covariance with MNE's defaults (``loose=0.2,
-# depth=0.8``, ``lambda2 = 1 / 9``), all signed (``pick_ori='normal'``).
-stcs = bf.compare_inverse_methods(
-    evoked, fwd, noise_cov, methods=("brainforge", "sLORETA", "eLORETA", "dSPM")
-)
+# :func:`mne_brainforge.compare_inverse_methods` runs each method with the same
+# forward model and noise covariance. BrainForge uses its network only as a
+# prior over the sources; a noise-whitened sparse Bayesian (Champagne) solve
+# makes the estimate from the data, and the evidence (marginal likelihood)
+# decides between the network's prior and a flat one. ``'sparse-bayes'`` is
+# that solve from the flat prior alone (no network). sLORETA and dSPM come from
+# MNE-Python inverse operators with MNE's defaults; MxNE and gamma-MAP are
+# MNE-Python's sparse solvers (gamma-MAP takes a minute or more on a CPU).
+methods = ("brainforge", "sparse-bayes", "MxNE", "gamma-MAP", "sLORETA", "dSPM")
+stcs = bf.compare_inverse_methods(evoked, fwd, noise_cov, methods=methods)
 
 # %%
-# Visualization
-# -------------
-# The activation time series of every 100th source, for each method. The
-# units differ: BrainForge and eLORETA give dipole moments (A·m), dSPM and
-# sLORETA noise-normalized values.
-fig, axes = plt.subplots(2, 2, figsize=(8, 5), sharex=True, layout="constrained")
-for ax, (method, stc) in zip(axes.flat, stcs.items()):
-    ax.plot(1e3 * stc.times, stc.data[::100, :].T)
-    ax.set(title=method, xlabel="Time (ms)" if ax in axes[1] else None)
+# Each estimate's energy (RMS over time) on the cortex, next to the truth's,
+# each with its own colour scale (the units differ: BrainForge, the sparse
+# methods and the truth give dipole moments in A·m, sLORETA and dSPM
+# noise-normalized values):
+plot_source_maps({"truth": truth.stc, **stcs}, time="energy")
 
 # %%
-# The estimates on the cortex at the peak of the response, each with its own
-# colour scale (:func:`mne_brainforge.plot_inverse_comparison` renders each
-# with :meth:`mne.SourceEstimate.plot`):
-bf.plot_inverse_comparison(stcs, subjects_dir, time=0.1)
+# What BrainForge reports about its estimate
+# ------------------------------------------
+# The log says which prior the evidence chose (the network's or the flat
+# one), with the log-evidence of each, and how much of the whitened data the
+# estimate explains. ``return_residual=True`` returns what the estimate does
+# not explain (the projected data minus the forward projection of the
+# estimate), ``return_uncertainty=True`` the posterior standard deviation of
+# every source.
+#
+# (The residual needs the average-reference projector not yet applied, as in a
+# recording; the test case comes with it applied, so the data get a fresh copy
+# of their Info with the projector added but inactive.)
+info_raw = mne.create_info(evoked.ch_names, evoked.info["sfreq"], "eeg")
+info_raw.set_montage(montage)
+recording = mne.EvokedArray(evoked.data, info_raw, tmin=evoked.times[0], nave=1)
+recording.set_eeg_reference(projection=True)
+with mne.utils.catch_logging(verbose=True) as log:
+    stc, residual, std = bf.apply_brainforge_inverse(
+        recording,
+        fwd,
+        noise_cov=noise_cov,
+        return_residual=True,
+        return_uncertainty=True,
+    )
+print("\n".join(line for line in log.getvalue().splitlines() if "vidence" in line))
 
-# %%
-# Examine the data and the residual
-# ---------------------------------
-# As :func:`mne.minimum_norm.apply_inverse`, the BrainForge inverse can return
-# what the estimate does not explain: the data minus the forward projection of
-# the estimate.
-stc, residual = bf.apply_brainforge_inverse(evoked, fwd, return_residual=True)
 fig, axes = plt.subplots(
     2, 1, figsize=(7, 5), sharex=True, sharey=True, layout="constrained"
 )
@@ -130,56 +129,38 @@ residual.plot(axes=axes[1], show=False, time_unit="ms")
 axes[1].set_title("Residual (BrainForge)")
 
 # %%
-# How close to the truth?
-# -----------------------
-# The simulation gives the true sources, so :mod:`mne_brainforge.metrics`
-# can score each estimate: the localization error (distance from each true
-# patch centre to its estimated maximum), the spatial dispersion (how far the
-# estimated energy spreads from the true patches), the AUC (true-patch sources
-# against sources more than 20 mm away), the normalized MSE and the
-# correlation of the time courses, and the precision and recall of the
-# active regions.
-hemis = ("lh", "rh")
-offsets = {"lh": 0, "rh": len(src[0]["vertno"])}
-
-
-def rows_of(hemi, vertices):
-    """Rows of ``stc.data`` of some vertices of a hemisphere."""
-    return offsets[hemi] + np.searchsorted(src[hemis.index(hemi)]["vertno"], vertices)
-
-
-patch_rows = [rows_of(patch.hemi, patch.vertices) for patch in patches]
-centre_rows = [rows_of(hemi, seed) for hemi, seed in zip(hemis, seeds)]
-true_data = np.zeros((fwd["nsource"], len(evoked.times)))
-for rows in patch_rows:
-    true_data[rows] = np.interp(evoked.times, response_times, response, left=0, right=0)
-true_stc = mne.SourceEstimate(
-    true_data,
-    [s["vertno"] for s in src],
-    evoked.times[0],
-    1.0 / info["sfreq"],
-    "fsaverage",
+# The posterior standard deviation is largest where the solve kept sources
+# active and shrinks to zero where it pruned them: it says how well the data
+# pin down each active source's moment, not how likely a location is.
+active = np.abs(stc.data).max(axis=1) > 0
+print(
+    f"{active.sum()} active sources; posterior s.d. {np.median(std.data[active]):.2g} "
+    f"A·m (median over them), {std.data[~active].max():.2g} A·m elsewhere (largest)"
 )
-truth = metrics.GroundTruth(true_stc, patch_rows, centre_rows)
-
-graph = source_graph(src)
-regions = bf.load_pretrained().parcellation.labels
-scores = {
-    method: metrics.evaluate(stc, truth, src, graph, regions)
-    for method, stc in stcs.items()
-}
-print(f"{'':>12}" + "".join(f"{name[:12]:>14}" for name in metrics.METRICS))
-for method, values in scores.items():
-    print(
-        f"{method:>12}" + "".join(f"{values[name]:14.3g}" for name in metrics.METRICS)
-    )
+plot_source_maps({"BrainForge": stc, "posterior s.d.": std}, time="energy")
 
 # %%
-# The same as bars (lower is better for the first three):
-fig, axes = plt.subplots(
-    1, len(metrics.METRICS), figsize=(12, 2.8), layout="constrained"
-)
-for ax, name in zip(axes, metrics.METRICS):
+# How close to the truth?
+# -----------------------
+# :func:`mne_brainforge.evaluation.runner.score` computes the benchmark's
+# metrics (none of them uses a parcellation): the localization error (mm,
+# from each true centre to the estimate's nearest local maximum), the spatial
+# dispersion (mm, how far the estimated energy spreads from the true sources),
+# the AUC (true sources against distant ones), the correlation of the time
+# courses, the earth mover's distance (mm) between the true and estimated
+# energy maps and the average precision of the active sources.
+src = fwd["src"]
+graph = source_graph(src)
+scores = {method: score(stc, truth, src, graph) for method, stc in stcs.items()}
+print(f"{'':>12}" + "".join(f"{name[:12]:>14}" for name in METRICS))
+for method, values in scores.items():
+    print(f"{method:>12}" + "".join(f"{values[name]:14.3g}" for name in METRICS))
+
+# %%
+# The same as bars (lower is better for localization error, spatial
+# dispersion and EMD, higher for the others):
+fig, axes = plt.subplots(1, len(METRICS), figsize=(13, 2.8), layout="constrained")
+for ax, name in zip(axes, METRICS):
     ax.bar(
         range(len(scores)),
         [values[name] for values in scores.values()],
@@ -189,7 +170,8 @@ for ax, name in zip(axes, metrics.METRICS):
     ax.set_title(name.replace("_", " "), fontsize=9)
 
 # %%
-# One simulation is an anecdote: :doc:`/benchmarks/classical/results` compares
-# the methods over montages, SNRs and numbers of sources, and
-# :func:`mne_brainforge.evaluation.benchmark.run_benchmark` runs such
-# comparisons for any set of methods.
+# This is one test case of one source configuration, noise level and head
+# mismatch: another seed can reorder the methods. The benchmark
+# (:func:`mne_brainforge.evaluation.run_benchmark`, results in
+# :doc:`/benchmarks`) runs the same generator and scores over montages, SNRs,
+# numbers and shapes of sources and truth heads.

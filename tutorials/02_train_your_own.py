@@ -111,7 +111,10 @@ axes[1].set(xlabel="Step", title="Localization error (mm)")
 # ------------------------
 # :meth:`~mne_brainforge.nn.BrainForgeModel.save` writes one file (weights and
 # JSON metadata, no pickled code); the inverse functions accept the model
-# object or the path of that file as ``model``. A recording with one source in
+# object or the path of that file as ``model``. The network only supplies the
+# prior of the sparse Bayesian solve; the evidence compares it with a flat
+# prior, and the log says which one won (a network trained for a few steps
+# rarely beats the flat one). A recording with one source in
 # the left temporal lobe (10 mm patch, 2 nA·m per source, peaking at 100 ms;
 # the magenta sphere marks its centre) and MNE's ad hoc sensor noise (0.2 µV):
 fname = checkpoint_dir / "easycap-skull0.0125-brainforge.pt"
@@ -130,7 +133,9 @@ evoked = mne.simulation.simulate_evoked(fwd, stc_true, info, cov=None)
 evoked.set_eeg_reference(projection=True)
 mne.simulation.add_noise(evoked, mne.make_ad_hoc_cov(info), rng=0)
 
-stc = bf.apply_brainforge_inverse(evoked, fwd, model=fname)
+stc = bf.apply_brainforge_inverse(
+    evoked, fwd, model=fname, noise_cov=mne.make_ad_hoc_cov(info)
+)
 brain = stc.plot(
     subject="fsaverage",
     subjects_dir=subjects_dir,
@@ -143,6 +148,8 @@ brain.add_foci(seed, coords_as_verts=True, hemi="lh", color="magenta", scale_fac
 
 # %%
 # The pretrained model would also run with this forward model (it has the
-# same source space), but it was trained for the default head. For another
+# same source space), but it was trained for the default head, so its prior
+# fits this head less well (the sparse Bayesian solve itself always uses the
+# forward model it is given). For another
 # head model, train for as many steps as the hardware allows (``max_time``
 # bounds the wall time).
