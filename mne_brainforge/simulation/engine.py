@@ -589,6 +589,8 @@ class BatchedEEGGenerator:
         for k, name in enumerate(self.noise_kinds):
             sel = (kind == k).nonzero().squeeze(1)
             n = len(sel)
+            if n == 0:  # MKL's FFT fails on empty batches
+                continue
             if name == "white":
                 part = self._randn(g, n, C, self.n_times)
             elif name == "pink":

@@ -1,6 +1,13 @@
-"""Training stage: losses and ``train_model`` for any forward model."""
+"""Training stage: ``train_model`` (per-window simulator) and ``train_prior`` (batched engine)."""
 
 from .loop import train_model
 from .losses import BrainForgeLoss
+from .prior import prior_loss, region_targets, train_prior
 
-__all__ = ["BrainForgeLoss", "train_model"]
+__all__ = [
+    "BrainForgeLoss",
+    "prior_loss",
+    "region_targets",
+    "train_model",
+    "train_prior",
+]

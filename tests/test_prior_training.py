@@ -1,0 +1,63 @@
+"""Training the network for the prior on the batched engine."""
+
+import numpy as np
+import pytest
+import torch
+
+from mne_brainforge.head import HeadModelFamily, parcellate_source_space
+from mne_brainforge.nn.prior import region_energy
+from mne_brainforge.simulation import BatchedEEGGenerator, make_waveform_bank
+from mne_brainforge.training.prior import prior_loss, region_targets, train_prior
+
+NET = dict(d_model=16, cnn_channels=(4,), n_heads=2, n_layers=1, dim_feedforward=32)
+
+
+@pytest.fixture(scope="module")
+def generator(fwd32, spike_library):
+    family = HeadModelFamily([fwd32])
+    bank = make_waveform_bank(spike_library, sfreq=100.0, n_times=100, n_per_family=20)
+    return BatchedEEGGenerator(
+        family, bank, channel_sets=[family.channel_set("biosemi32")]
+    )
+
+
+@pytest.fixture(scope="module")
+def parcellation(fwd32):
+    return parcellate_source_space(fwd32["src"], 20, seed=0, verbose=False)
+
+
+def test_targets_are_the_true_energy_shares(generator, parcellation):
+    batch = generator.draw(16, 0)
+    moments = generator.source_map(batch)
+    target = region_targets(moments, parcellation)
+    torch.testing.assert_close(target.sum(1), torch.ones(16))
+    for b in range(16):
+        if moments[b].any():  # all the target's mass where the sources are
+            regions = np.unique(parcellation.labels[moments[b].numpy() > 0])
+            assert target[b, regions].sum() == pytest.approx(1.0, abs=1e-5)
+        else:  # nothing: the flat prior
+            torch.testing.assert_close(target[b], torch.full((20,), 1 / 20))
+    # the loss is smallest when the network's shares equal the target
+    right = target.sqrt()[..., None].expand(-1, -1, 5)
+    wrong = target.flip(0).sqrt()[..., None].expand(-1, -1, 5)
+    assert prior_loss(right, target) < prior_loss(wrong, target)
+
+
+def test_train_resume_and_model(generator, parcellation, tmp_path):
+    ckpt = tmp_path / "prior.pt"
+    kwargs = dict(parcellation=parcellation, batch_size=8, net_kwargs=NET, lr=3e-3)
+    model = train_prior(generator, steps=30, checkpoint=ckpt, verbose=False, **kwargs)
+    history = model.config["training"]
+    assert history["steps_done"] == 30 and history["windows_seen"] == 240
+    assert ckpt.is_file()
+    # resumed from the checkpoint: the same weights as one run of the same length
+    again = train_prior(generator, steps=30, checkpoint=ckpt, verbose=False, **kwargs)
+    for a, b in zip(model.net.parameters(), again.net.parameters()):
+        torch.testing.assert_close(a, b)
+    # the model applies like any BrainForge model
+    batch = generator.draw(2, 123)
+    pos = batch["ch_pos"][0].numpy()
+    regions = model.predict_regions(batch["eeg"][:, : len(pos)].numpy(), pos)
+    assert region_energy(regions).shape == (2, 20)
+    with pytest.raises(ValueError, match="steps"):
+        train_prior(generator, steps=0, **kwargs)
