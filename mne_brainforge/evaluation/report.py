@@ -49,7 +49,7 @@ def markdown_table(records, by, label, methods):
     groups = sorted(tables[CELL_METRICS[0]], key=_sort_key)
     lines = [
         f"| {label} | " + " | ".join(methods) + " |",
-        "|---" * (len(methods) + 1) + "|",
+        "|---" * (len(methods) + label.count("|") + 1) + "|",
     ]
     for group in groups:
         le = tables["localization_error"][group]
