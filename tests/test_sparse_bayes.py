@@ -91,6 +91,16 @@ def test_residual_and_uncertainty(info64, fwd64, true_gain):
     predicted -= predicted.mean(axis=0)  # the average reference
     assert residual.ch_names == evoked.ch_names
     assert_allclose(residual.data, evoked.data - predicted, atol=1e-20)
+    # the same with the average reference applied already (a projector in use)
+    applied = evoked.copy()
+    if not applied.info["projs"]:
+        applied.set_eeg_reference(projection=True, verbose=False)
+    applied.apply_proj(verbose=False)
+    _, residual_applied = apply_sparse_bayes(
+        applied, fwd64, return_residual=True, verbose=False
+    )
+    scale = np.abs(residual.data).max()
+    assert_allclose(residual_applied.data, residual.data, atol=1e-6 * scale)
     # the fit explains most of the 20 dB data
     assert np.sum(residual.data**2) < 0.05 * np.sum(evoked.data**2)
     assert std.data.shape == (20484, 1)

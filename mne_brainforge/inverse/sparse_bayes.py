@@ -560,9 +560,10 @@ def _apply(
     stc = mne.SourceEstimate(moments, **stc_kwargs)
     out = (stc,)
     if return_residual:
+        # P (data - G J); projectors are idempotent, so data whose projectors are
+        # already applied (or will be again) give the same residual
         residual = evoked.copy().pick(prep.ch_names)
-        residual.add_proj(prep.info["projs"], remove_existing=True).apply_proj()
-        residual.data -= prep.proj @ (prep.gain @ moments)
+        residual.data = prep.proj @ (data - prep.gain @ moments)
         out += (residual,)
     if return_uncertainty:
         std = np.sqrt(result.posterior_var) * prep.depth_scale
