@@ -76,7 +76,7 @@ def test_command_recorded_from_argv(monkeypatch, tmp_path):
 
     seen = {}
     monkeypatch.setattr(
-        benchmark, "run_benchmark", lambda methods, **kw: seen.update(kw) or []
+        benchmark, "run_benchmark", lambda scenario, **kw: seen.update(kw) or []
     )
     argv = [
         "benchmark",

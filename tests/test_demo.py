@@ -31,11 +31,12 @@ def tiny_model_file(fwd32, spike_library, tmp_path_factory):
     return fname
 
 
-def test_demo_refuses_bad_input_before_any_work(tmp_path):
-    with pytest.raises(SystemExit, match="montage"):
+def test_demo_refuses_bad_input_before_any_work(tmp_path, capsys):
+    with pytest.raises(SystemExit, match="montage 'nope'"):
         cli.main(["demo", "--out-dir", str(tmp_path), "--montage", "nope"])
-    with pytest.raises(SystemExit, match="n-sources"):
+    with pytest.raises(SystemExit):
         cli.main(["demo", "--out-dir", str(tmp_path), "--n-sources", "0"])
+    assert "--n-sources" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
 
 
@@ -76,5 +77,6 @@ def test_demo_end_to_end(tiny_model_file, tmp_path, capsys):
     assert [f.name for f in figures] == ["cortex-1-sources.png"]
     assert "](cortex-1-sources.png)" in table
     image = plt.imread(figures[0])
-    painted = np.ptp(image[..., :3], axis=-1) > 0.25  # coloured cortex, not grey
-    assert painted.mean() > 0.01
+    # coloured cortex, not grey: the linear maps are wide, the sparse ones dots
+    painted = np.ptp(image[..., :3], axis=-1) > 0.25
+    assert painted.mean() > 0.002
