@@ -627,4 +627,4 @@ def test_plot_inverse_comparison(comparison, subjects_dir, tmp_path):
     painted = (
         np.ptp(image[..., :3], axis=-1) > 0.25
     )  # coloured cortex, not white or grey
-    assert painted.mean() > 0.01
+    assert painted.mean() > 0.004  # sparse maps (BrainForge, MxNE) are dots
