@@ -21,7 +21,6 @@ from ..utils import check_number, resample
 __all__ = ["extract_background", "extract_spikes", "robust_zscore"]
 
 
-
 def _check_signals(signals, sfreq):
     signals = np.asarray(signals, dtype=float)
     if signals.ndim == 1:
