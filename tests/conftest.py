@@ -81,3 +81,23 @@ def spike_library():
 def fwd32(subjects_dir):
     info = make_montage_info("biosemi32")
     return make_fsaverage_forward(info, verbose="error")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(fwd32, spike_library):
+    """A BrainForge model trained for 4 steps (its prior is noise: the tests check
+    that the estimate does not depend on it being good)."""
+    from mne_brainforge.training import train_model
+
+    return train_model(
+        fwd32,
+        library=spike_library,
+        n_regions=60,
+        steps=4,
+        batch_size=4,
+        val_every=4,
+        val_samples=2,
+        net_kwargs=dict(d_model=32),
+        num_workers=0,
+        verbose=False,
+    )

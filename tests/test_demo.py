@@ -9,25 +9,12 @@ import pytest
 
 from mne_brainforge import cli
 from mne_brainforge.evaluation.demo import DEMO_METHODS
-from mne_brainforge.training import train_model
 
 
 @pytest.fixture(scope="module")
-def tiny_model_file(fwd32, spike_library, tmp_path_factory):
-    model = train_model(
-        fwd32,
-        library=spike_library,
-        n_regions=60,
-        steps=4,
-        batch_size=4,
-        val_every=4,
-        val_samples=2,
-        net_kwargs=dict(d_model=32),
-        num_workers=0,
-        verbose=False,
-    )
+def tiny_model_file(tiny_model, tmp_path_factory):
     fname = tmp_path_factory.mktemp("model") / "tiny.pt"
-    model.save(fname)
+    tiny_model.save(fname)
     return fname
 
 

@@ -22,22 +22,6 @@ from mne_brainforge.nn.topomap import topomap_matrix
 from mne_brainforge.training import train_model
 
 
-@pytest.fixture(scope="module")
-def tiny_model(fwd32, spike_library):
-    return train_model(
-        fwd32,
-        library=spike_library,
-        n_regions=60,
-        steps=2,
-        batch_size=2,
-        val_every=2,
-        val_samples=2,
-        net_kwargs=dict(d_model=32),
-        num_workers=0,
-        verbose=False,
-    )
-
-
 def _evoked(fwd, n_times=250, sfreq=100.0, scale=1e-5, seed=0):
     """Smooth (< 30 Hz) EEG on the forward's channels, montage biosemi32."""
     info = mne.create_info(fwd["info"]["ch_names"], sfreq, "eeg")

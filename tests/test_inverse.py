@@ -18,7 +18,6 @@ from mne_brainforge.inverse import (
     compare_inverse_methods,
     plot_inverse_comparison,
 )
-from mne_brainforge.training import train_model
 
 # 15 iterations instead of 50 keep the suite fast: strong sources converge sooner,
 # and every comparison below runs both sides with the same settings
@@ -33,22 +32,6 @@ apply_brainforge_inverse_epochs = functools.partial(
     inverse.apply_brainforge_inverse_epochs, n_iter=N_ITER
 )
 apply_sparse_bayes = functools.partial(inverse.apply_sparse_bayes, n_iter=N_ITER)
-
-
-@pytest.fixture(scope="module")
-def tiny_model(fwd32, spike_library):
-    return train_model(
-        fwd32,
-        library=spike_library,
-        n_regions=60,
-        steps=4,
-        batch_size=4,
-        val_every=4,
-        val_samples=2,
-        net_kwargs=dict(d_model=32),
-        num_workers=0,
-        verbose=False,
-    )
 
 
 def _info(fwd, sfreq=250.0, extra=()):
