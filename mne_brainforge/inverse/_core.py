@@ -9,7 +9,6 @@ turns its region output into a prior over the sources; the solve of
 estimate, and the evidence decides between that prior and a flat one.
 """
 
-import hashlib
 import logging
 import operator
 import os
@@ -34,6 +33,7 @@ from ._checks import (
     check_source_space,
     railed_channels,
 )
+from ._gain import _FIXED_GAINS, _fixed_gain  # noqa: F401 (tests reach them here)
 from .sparse_bayes import _apply as _sparse_bayes_apply
 from .sparse_bayes import posterior_kernel, prepare_sparse_bayes, solve_covariance
 
@@ -276,45 +276,6 @@ def _positions(info, picks, forward, ch_names):
         )
     logger.info("The data have no channel positions; using the forward's.")
     return pos
-
-
-#: id(forward) -> (fingerprint, gain, channel names) of the forwards still alive
-_FIXED_GAINS = {}
-
-
-def _fingerprint(forward):
-    """Cheap identity of a forward's gains: changed if they are modified in place.
-
-    Both the gain and the original one that MNE converts orientations from.
-    """
-    key = [forward["source_ori"], forward["surf_ori"]]
-    for data in (forward["sol"]["data"], forward.get("_orig_sol")):
-        if data is not None:
-            sample = np.ascontiguousarray(np.ravel(data)[:: max(1, data.size // 4096)])
-            key += [id(data), data.shape, hashlib.blake2b(sample.tobytes()).hexdigest()]
-    return tuple(key)
-
-
-def _fixed_gain(forward):
-    """EEG gain with cortex-normal orientation, converted once per forward object.
-
-    :func:`mne.convert_forward_solution` copies the whole forward (about 0.3 s
-    for fsaverage), which would dominate applying the inverse to short data
-    again and again. The result is kept while the forward lives, and
-    recomputed if its gain was modified in place.
-    """
-    from ..head.forward import cortex_normal, fixed_orientation_gain
-
-    key, fingerprint = id(forward), _fingerprint(forward)
-    cached = _FIXED_GAINS.get(key)
-    if cached is not None and cached[0] == fingerprint:
-        return cached[1], cached[2]
-    gain, names = fixed_orientation_gain(cortex_normal(forward))
-    gain.flags.writeable = False  # shared by every call on this forward
-    if cached is None:
-        weakref.finalize(forward, _FIXED_GAINS.pop, key, None)
-    _FIXED_GAINS[key] = (fingerprint, gain, names)
-    return gain, names
 
 
 def _prepare(info, forward, model, noise_cov, pick_ori, scan, n_samples, depth):

@@ -30,8 +30,8 @@ import numpy as np
 from mne.utils import logger, verbose
 from scipy.linalg import cho_solve, solve_triangular
 
-from ..head import cortex_normal, fixed_orientation_gain
 from ..utils import check_int, check_number, check_option
+from ._gain import _fixed_gain
 
 #: What :func:`apply_sparse_bayes` does with a ``prior``.
 PRIOR_MODES = ("evidence", "weight", "prior", "flat")
@@ -198,8 +198,7 @@ def prepare_sparse_bayes(
     depth = check_number(depth, "depth", minimum=0)
     if depth_limit is not None:
         depth_limit = check_number(depth_limit, "depth_limit", minimum=1)
-    fwd = cortex_normal(forward)
-    gain, fwd_names = fixed_orientation_gain(fwd)
+    gain, fwd_names = _fixed_gain(forward)  # converted once per forward
     if noise_cov is None:
         noise_cov = mne.make_ad_hoc_cov(info, verbose=False)
     elif not isinstance(noise_cov, mne.Covariance):
@@ -241,7 +240,7 @@ def prepare_sparse_bayes(
         f"{whitener.shape[0]}), {gain.shape[1]} sources, depth {depth}"
     )
     return SparseBayesPreparation(
-        ch_names, gain, whitener, proj, norms**-depth, info, fwd["src"]
+        ch_names, gain, whitener, proj, norms**-depth, info, forward["src"]
     )
 
 
