@@ -7,4 +7,4 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 # the released weights committed in this checkout, offline (fetch_weights verifies the hash)
 export MNE_BRAINFORGE_WEIGHTS_FROM_CHECKOUT=true
-exec "${BRAINFORGE_VENV:-$ROOT/.venv}/bin/brainforge" --verbose info demo --out-dir "${1:-out/demo}"
+exec "${BRAINFORGE_VENV:-$ROOT/.venv}/bin/brainforge" demo --verbose info --out-dir "${1:-out/demo}"
