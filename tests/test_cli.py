@@ -91,3 +91,19 @@ def test_command_recorded_from_argv(monkeypatch, tmp_path):
         seen["command"]
         == f"brainforge benchmark --quick --out-dir '{tmp_path / 'a b'}' --skip LCMV"
     )
+
+
+def test_demo_script_command_parses():
+    """tools/demo.sh (the README's main command) calls the CLI with valid options."""
+    from pathlib import Path
+
+    line = next(
+        line
+        for line in (Path(__file__).parents[1] / "tools" / "demo.sh")
+        .read_text()
+        .split("\n")
+        if line.startswith("exec ")
+    )
+    argv = line.split('bin/brainforge" ', 1)[1].replace('"${1:-out/demo}"', "out/demo")
+    args = cli.build_parser().parse_args(argv.split())
+    assert args.command == "demo" and str(args.out_dir) == "out/demo"
