@@ -9,11 +9,14 @@ from numpy.testing import assert_allclose
 from mne_brainforge.head import (
     cortex_normal,
     fixed_orientation_gain,
+    geodesic_neighbourhoods,
     jitter_electrodes,
     make_fsaverage_forward,
 )
 from mne_brainforge.inverse.sparse_bayes import (
+    PATCH_WIDTHS,
     SparseBayes,
+    _source_variance,
     apply_sparse_bayes,
     prepare_sparse_bayes,
     sparse_bayes_solve,
@@ -56,17 +59,27 @@ def _energy(stc):
     return np.sqrt(np.mean(stc.data**2, axis=1))
 
 
+@pytest.mark.parametrize("widths", [(0,), PATCH_WIDTHS])
 @pytest.mark.parametrize("source", LH_SOURCES + (RH_SOURCE,))
-def test_single_dipole_within_5mm(info64, fwd64, true_gain, positions, source):
+def test_single_dipole_within_5mm(info64, fwd64, true_gain, positions, source, widths):
     evoked = _evoked(info64, true_gain, [source])
-    stc = apply_sparse_bayes(evoked, fwd64, verbose=False)
+    stc = apply_sparse_bayes(evoked, fwd64, patch_widths=widths, verbose=False)
     assert stc.subject == "fsaverage"
     assert stc.data.shape == (20484, N_TIMES)
     peak = np.argmax(_energy(stc))
-    assert np.linalg.norm(positions[peak] - positions[source]) < 0.005
+    # patches: a focal source comes back as a 5 mm patch near it (measured
+    # 0-7.6 mm off at 20 dB; the 5 mm of the issue holds for single dipoles)
+    tolerance = 0.005 if widths == (0,) else 0.008
+    assert np.linalg.norm(positions[peak] - positions[source]) < tolerance
     # Amplitude near the truth (A·m): sparse Bayes is not shrunk like minimum norm
-    assert 0.3 < np.abs(stc.data).max() / 10e-9 < 3
-    assert np.count_nonzero(_energy(stc)) < 500  # sparse
+    if widths == (0,):  # a patch spreads the moment over its sources
+        assert 0.3 < np.abs(stc.data).max() / 10e-9 < 3
+    # focal: most of the energy within 15 mm (patch atoms spread it over more sources)
+    energy = _energy(stc) ** 2
+    near = np.linalg.norm(positions - positions[source], axis=1) < 0.015
+    assert energy[near].sum() > 0.8 * energy.sum()
+    if widths == (0,):
+        assert np.count_nonzero(energy) < 500  # sparse
 
 
 def test_two_sources_3cm_apart(info64, fwd64, true_gain, positions):
@@ -81,10 +94,16 @@ def test_two_sources_3cm_apart(info64, fwd64, true_gain, positions):
         assert energy[near].max() > 0.2 * energy.max()
 
 
-def test_residual_and_uncertainty(info64, fwd64, true_gain):
+@pytest.mark.parametrize("widths", [(0,), PATCH_WIDTHS])
+def test_residual_and_uncertainty(info64, fwd64, true_gain, widths):
     evoked = _evoked(info64, true_gain, [LH_SOURCES[0]])
     stc, residual, std = apply_sparse_bayes(
-        evoked, fwd64, return_residual=True, return_uncertainty=True, verbose=False
+        evoked,
+        fwd64,
+        patch_widths=widths,
+        return_residual=True,
+        return_uncertainty=True,
+        verbose=False,
     )
     gain = fixed_orientation_gain(cortex_normal(fwd64))[0]
     predicted = gain @ stc.data
@@ -97,7 +116,7 @@ def test_residual_and_uncertainty(info64, fwd64, true_gain):
         applied.set_eeg_reference(projection=True, verbose=False)
     applied.apply_proj(verbose=False)
     _, residual_applied = apply_sparse_bayes(
-        applied, fwd64, return_residual=True, verbose=False
+        applied, fwd64, patch_widths=widths, return_residual=True, verbose=False
     )
     scale = np.abs(residual.data).max()
     assert_allclose(residual_applied.data, residual.data, atol=1e-6 * scale)
@@ -108,6 +127,68 @@ def test_residual_and_uncertainty(info64, fwd64, true_gain):
     # pruned sources are certainly 0; the active ones are uncertain
     active = _energy(stc) > 0
     assert np.all(std.data[~active] == 0) and np.all(std.data[active] > 0)
+
+
+def _patch_moments(fwd, centre, sigma):
+    """A Gaussian patch (geodesic standard deviation ``sigma``, m) on ``centre``."""
+    index, distance = geodesic_neighbourhoods(fwd["src"], 0.03, verbose=False)
+    weights = np.zeros(20484)
+    near = distance[centre] <= 2.5 * sigma
+    weights[index[centre, near]] = np.exp(-0.5 * (distance[centre, near] / sigma) ** 2)
+    return weights
+
+
+def test_patches_recover_extended_source(info64, fwd64, true_gain, positions):
+    """An 8 mm patch: dipole-only Champagne scatters it, the patch dictionary does not."""
+    truth = _patch_moments(fwd64, LH_SOURCES[0], 0.008)
+    t = np.arange(N_TIMES) / info64["sfreq"]
+    waveform = 1e-9 * np.sin(2 * np.pi * 5 * t) * np.hanning(N_TIMES)
+    signal = true_gain @ np.outer(truth, waveform)
+    signal -= signal.mean(axis=0)
+    noise = np.random.default_rng(0).standard_normal(signal.shape)
+    noise -= noise.mean(axis=0)
+    noise *= 0.1 * np.sqrt(np.sum(signal**2) / np.sum(noise**2))  # 20 dB
+    evoked = mne.EvokedArray(signal + noise, info64.copy(), verbose=False)
+    evoked.set_eeg_reference(projection=True, verbose=False)
+    dist = np.linalg.norm(positions - positions[LH_SOURCES[0]], axis=1)
+    inside = truth > 0
+
+    def scores(widths):
+        energy = _energy(
+            apply_sparse_bayes(evoked, fwd64, patch_widths=widths, verbose=False)
+        )
+        # spatial dispersion (mm) and the energy's overlap with the true support
+        dispersion = 1e3 * np.sqrt(np.sum(energy**2 * dist**2) / np.sum(energy**2))
+        overlap = energy[inside].sum() / energy.sum()
+        return dispersion, overlap, np.count_nonzero(energy), dist[np.argmax(energy)]
+
+    sd_dipoles, overlap_dipoles, _, _ = scores((0,))
+    sd_patches, overlap_patches, n_patches, peak = scores(PATCH_WIDTHS)
+    assert peak < 0.005
+    assert sd_patches < 10 and sd_patches < sd_dipoles
+    assert overlap_patches > 0.7 and overlap_patches > overlap_dipoles
+    assert n_patches >= inside.sum() / 2  # an extended estimate, not a few dipoles
+
+
+def test_source_variance_is_diag_of_posterior(info64, fwd64, true_gain):
+    """The patch posterior's source variances equal diag(M Sigma_x M^T) formed in full."""
+    evoked = _evoked(info64, true_gain, [LH_SOURCES[0]], snr_db=10.0)
+    prep = prepare_sparse_bayes(
+        evoked.info, fwd64, patch_widths=PATCH_WIDTHS, verbose=False
+    )
+    data = prep.whitener @ evoked.data
+    result = sparse_bayes_solve(prep.whitened_gain, data, n_iter=20)
+    active = np.flatnonzero(result.gamma)
+    lg, gamma = prep.whitened_gain[:, active], result.gamma[active]
+    sigma_y = (lg * gamma) @ lg.T + result.noise * np.eye(prep.rank)
+    sigma_x = np.diag(gamma) - (gamma[:, None] * lg.T) @ np.linalg.solve(
+        sigma_y, lg * gamma
+    )
+    m = prep.scaled_basis(active).toarray()
+    expected = np.einsum("ij,jk,ik->i", m, sigma_x, m)
+    got = _source_variance(prep, prep.whitened_gain, result)
+    assert_allclose(got, expected, rtol=1e-6, atol=1e-12 * expected.max())
+    assert prep.whitened_gain.shape == (63, 2 * 20484)
 
 
 def test_wrong_prior_gives_flat_answer(info64, fwd64, true_gain):
@@ -215,3 +296,7 @@ def test_bad_input(info64, fwd64, true_gain):
         apply_sparse_bayes(evoked, meg, verbose=False)
     with pytest.raises(TypeError, match="mne.Evoked"):
         SparseBayes()(evoked.data, fwd64, None)
+    with pytest.raises(ValueError, match="patch_widths must be distinct widths"):
+        apply_sparse_bayes(evoked, fwd64, patch_widths=(0, 20), verbose=False)
+    with pytest.raises(ValueError, match="patch_widths must be distinct widths"):
+        SparseBayes(patch_widths=(5, 5))

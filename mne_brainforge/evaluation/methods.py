@@ -2,6 +2,7 @@
 
 from ..inverse import (
     CLASSICAL,
+    PATCH_WIDTHS,
     SPARSE,
     SparseBayes,
     apply_brainforge_inverse,
@@ -10,7 +11,7 @@ from ..inverse import (
 from ..utils import check_option
 
 #: Every method of the benchmark, BrainForge first.
-METHODS = ("BrainForge", "sparse Bayes", *SPARSE, *CLASSICAL)
+METHODS = ("BrainForge", "sparse Bayes (patches)", "sparse Bayes", *SPARSE, *CLASSICAL)
 
 
 class BrainForgeMethod:
@@ -66,7 +67,10 @@ def make_methods(names=METHODS, *, model=None):
         if name == "BrainForge":
             methods[name] = BrainForgeMethod(model)
         elif name == "sparse Bayes":
-            methods[name] = SparseBayes()
+            methods[name] = SparseBayes()  # classical Champagne: single dipoles
+        elif name == "sparse Bayes (patches)":
+            # the dictionary of geodesic patches (extended sources), flat prior
+            methods[name] = SparseBayes(patch_widths=PATCH_WIDTHS)
         else:
             methods[name] = make_method(name)
     return methods

@@ -15,6 +15,7 @@ from .classical import (
 )
 from .compare import compare_inverse_methods, plot_inverse_comparison
 from .sparse_bayes import (
+    PATCH_WIDTHS,
     SparseBayes,
     apply_sparse_bayes,
     prepare_sparse_bayes,
@@ -27,6 +28,7 @@ __all__ = [
     "GammaMap",
     "MNEInverse",
     "MixedNorm",
+    "PATCH_WIDTHS",
     "SparseBayes",
     "apply_brainforge_inverse",
     "apply_brainforge_inverse_epochs",

@@ -278,7 +278,9 @@ def _positions(info, picks, forward, ch_names):
     return pos
 
 
-def _prepare(info, forward, model, noise_cov, pick_ori, scan, n_samples, depth):
+def _prepare(
+    info, forward, model, noise_cov, pick_ori, scan, n_samples, depth, patch_widths
+):
     """Check the inputs and pick the channels the network uses.
 
     Parameters
@@ -360,7 +362,12 @@ def _prepare(info, forward, model, noise_cov, pick_ori, scan, n_samples, depth):
     with solver_info._unlock():
         solver_info["bads"] = [n for n in info["ch_names"] if n not in candidates]
     solver = prepare_sparse_bayes(
-        solver_info, forward, noise_cov, depth=depth, verbose=False
+        solver_info,
+        forward,
+        noise_cov,
+        depth=depth,
+        patch_widths=patch_widths,
+        verbose=False,
     )
     logger.info(
         f"BrainForge inverse: {len(candidates)} EEG channels, average reference, "
