@@ -45,9 +45,9 @@ _PRIOR_FLOOR = 1e-3
 #: Widths (mm) of the patch dictionary: geodesic Gaussian patches of 5 and
 #: 10 mm standard deviation centred on every source. Single dipoles (width 0)
 #: are left out on purpose: beside patches, stray dipole atoms take the
-#: largest amplitudes of an extended estimate (measured: peaks 20-40 mm off for
-#: 8 mm patches at 20 dB, none without them; a focal source comes back as a
-#: 5 mm patch on it).
+#: largest amplitudes of an extended estimate (hand checks at 20 dB: peaks
+#: 20-40 mm off for 8 mm patches with them, within 8 mm without; a focal
+#: source comes back as a 5 mm patch near it).
 PATCH_WIDTHS = (5, 10)
 #: A patch is cut at this many standard deviations (geodesic).
 _PATCH_CUT = 2.5
@@ -169,17 +169,18 @@ def _patch_basis(src, widths):
     cortex normal, as a synchronously active piece of cortex is.
     """
     n_src = sum(s["nuse"] for s in src)
+    if any(widths):  # read once for all widths (cached on disk)
+        index, distance = geodesic_neighbourhoods(src, _PATCH_RADIUS, verbose=False)
+        centre = np.broadcast_to(np.arange(n_src)[:, None], index.shape)
     blocks = []
     for width in widths:
         if width == 0:
             blocks.append(sparse.eye_array(n_src, format="csc"))
             continue
-        index, distance = geodesic_neighbourhoods(src, _PATCH_RADIUS, verbose=False)
         sigma = 1e-3 * width
         weight = np.where(
             distance <= _PATCH_CUT * sigma, np.exp(-0.5 * (distance / sigma) ** 2), 0
         )
-        centre = np.broadcast_to(np.arange(n_src)[:, None], index.shape)
         atom = sparse.csc_array(
             (weight.ravel(), (index.ravel(), centre.ravel())), shape=(n_src, n_src)
         )
@@ -291,8 +292,8 @@ def prepare_sparse_bayes(
     the patch's moments) the same evidence maximisation picks, for each
     active piece of cortex, the atoms that explain it best: dipoles for focal
     sources, patches for extended ones; the estimate is ``J = sum_a b_a
-    x_a(t)``. The cost per iteration grows with the number of atoms (three
-    widths: three times the sources).
+    x_a(t)``. The cost per iteration grows with the number of atoms (``k``
+    widths: ``k`` times the sources).
 
     Examples
     --------
