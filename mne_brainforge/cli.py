@@ -255,6 +255,7 @@ def _cmd_benchmark(args):
         n_trials=args.n_trials,
         figures=not args.no_figures,
         command=args.command_line,
+        max_time=args.max_time,
     )
     print(f"{len(records)} results written to {args.out_dir}/results.md")
 
@@ -544,6 +545,14 @@ def build_parser():
     )
     bench.add_argument(
         "--no-figures", action="store_true", help="Skip the cortex figures."
+    )
+    bench.add_argument(
+        "--max-time",
+        type=_number(float, 0, strict=False),
+        default=None,
+        metavar="SECONDS",
+        help="Start no new case after this long; report the cases so far as "
+        "partial (0: report what the checkpoint holds). A rerun resumes.",
     )
     bench.set_defaults(func=_cmd_benchmark)
     return parser

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from mne_brainforge.evaluation import SCENARIOS, make_methods, run_benchmark
+from mne_brainforge.evaluation.benchmark import write_benchmark_report
 from mne_brainforge.evaluation.report import markdown_table, source_group, verdicts
 from mne_brainforge.evaluation.runner import _montage_rows, _union_info
 
@@ -45,6 +46,24 @@ def test_quick_benchmark(tmp_path):
     blob = json.loads((tmp_path / "results.json").read_text())
     assert len(blob["records"]) == len(records) and blob["scenario"]["name"] == "quick"
     assert (tmp_path / "le_vs_snr.png").stat().st_size > 5000
+    assert "PARTIAL" not in text
+    # max_time=0 runs nothing new: it reports what the checkpoint holds
+    again = run_benchmark(
+        "quick", methods=methods, out_dir=tmp_path, figures=False, max_time=0
+    )
+    assert json.dumps(again) == json.dumps(records)  # separation NaN != NaN
+    first = [r for r in records if r["n_sources"] == 1]
+    write_benchmark_report(first, tmp_path / "partial", n_planned=2)
+    text = (tmp_path / "partial" / "results.md").read_text()
+    assert text.startswith("# Benchmark v2 results: PARTIAL (1 of 2 cases)")
+    with pytest.raises(RuntimeError, match="No case ran"):
+        run_benchmark(
+            "quick",
+            methods=methods,
+            out_dir=tmp_path / "new",
+            figures=False,
+            max_time=0,
+        )
 
 
 def test_report_states_losses():

@@ -17,7 +17,7 @@ from ..head.montage import BIOSEMI_BY_COUNT
 from ..utils import atomic_write_text, check_int, check_option, fill_doc
 from . import report
 from .methods import METHODS, make_methods
-from .runner import SCENARIOS, run_evaluation
+from .runner import SCENARIOS, case_key, run_evaluation
 
 
 def _scenario(scenario, montages, n_trials):
@@ -47,6 +47,7 @@ def run_benchmark(
     n_trials=None,
     figures=True,
     command=None,
+    max_time=None,
     verbose=None,
 ):
     """Run the benchmark and write its report.
@@ -74,6 +75,9 @@ def run_benchmark(
         Also draw the cortex figures of example cases (needs 3D rendering).
     command : str | None
         The command that ran it (recorded).
+    max_time : float | None
+        Start no new case after this many seconds and report the cases run so
+        far, marked partial (``0``: report what ``checkpoint.json`` holds).
     %(verbose)s
 
     Returns
@@ -94,15 +98,28 @@ def run_benchmark(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     records, examples = run_evaluation(
-        scenario, methods, seed=seed, checkpoint=out_dir / "checkpoint.json"
+        scenario,
+        methods,
+        seed=seed,
+        checkpoint=out_dir / "checkpoint.json",
+        max_time=max_time,
     )
     wall = time.perf_counter() - t0
+    if not records:
+        raise RuntimeError(
+            f"No case ran within max_time={max_time} s and {out_dir / 'checkpoint.json'}"
+            " holds none of these settings: raise max_time or drop it."
+        )
+    n_cases = len({case_key(r) for r in records})
     write_benchmark_report(
         records,
         out_dir,
         examples=examples if figures else None,
         command=command,
-        extra=dict(scenario=dataclasses.asdict(scenario), wall_time_s=wall),
+        n_planned=len(scenario.cells()),
+        extra=dict(
+            scenario=dataclasses.asdict(scenario), wall_time_s=wall, n_cases=n_cases
+        ),
     )
     logger.info(f"Benchmark: {len(records)} results in {wall:.0f} s -> {out_dir}")
     return records
@@ -110,7 +127,7 @@ def run_benchmark(
 
 @fill_doc
 def write_benchmark_report(
-    records, out_dir, *, examples=None, command=None, extra=None
+    records, out_dir, *, examples=None, command=None, n_planned=None, extra=None
 ):
     """``results.md`` (tables, verdicts, timings), ``results.json`` and PNGs.
 
@@ -124,6 +141,9 @@ def write_benchmark_report(
         none.
     command : str | None
         The command that made the records.
+    n_planned : int | None
+        The cases the scenario plans; with fewer in ``records`` the report is
+        titled partial and says how many ran.
     extra : dict | None
         More JSON-able facts for ``results.json``.
 
@@ -137,8 +157,12 @@ def write_benchmark_report(
     methods = list(dict.fromkeys(r["method"] for r in records))
     report.write_results(records, out_dir, extra=extra, command=command)
     report.plot_by_snr(records, out_dir / "le_vs_snr.png")
+    n_cases = len({case_key(r) for r in records})
+    title = "# Benchmark v2 results"
+    if n_planned is not None and n_cases < n_planned:
+        title += f": PARTIAL ({n_cases} of {n_planned} cases)"
     lines = [
-        "# Benchmark v2 results",
+        title,
         "",
         f"Command: `{command}`" if command else "",
         "",

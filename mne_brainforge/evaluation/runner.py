@@ -31,6 +31,7 @@ from ..head import (
 from ..utils import (
     atomic_write_text,
     cached_file,
+    check_number,
     check_option,
     check_type,
     get_data_path,
@@ -265,7 +266,14 @@ def score(stc, truth, src, graph):
 
 @verbose
 def run_evaluation(
-    scenario, methods, *, seed=0, keep_examples=True, checkpoint=None, verbose=None
+    scenario,
+    methods,
+    *,
+    seed=0,
+    keep_examples=True,
+    checkpoint=None,
+    max_time=None,
+    verbose=None,
 ):
     """Simulate every case of a scenario, run every method on it, score it.
 
@@ -286,6 +294,11 @@ def run_evaluation(
         A JSON file the records are written to after every case; a run with the
         same scenario, methods and seed resumes from it (the cases it holds are
         not run again), so a long benchmark survives being stopped.
+    max_time : float | None
+        Start no new case after this many seconds (None: run every case); with
+        a checkpoint, ``0`` only reads the records it holds. The cases run so
+        far are returned either way (cells are ordered trials outermost, so a
+        stopped run has covered every cell alike).
     %(verbose)s
 
     Returns
@@ -310,12 +323,14 @@ def run_evaluation(
         check_option("heads", head, tuple(TRUTH_HEADS))
     if not methods:
         raise ValueError("methods must name at least one method.")
+    max_time = check_number(max_time, "max_time", minimum=0, allow_none=True)
+    t0 = time.perf_counter()
     store = ForwardStore(scenario, seed)
     graph = src = None
     examples = {}
     key = dict(scenario=dataclasses.asdict(scenario), methods=list(methods), seed=seed)
     records = _resume(checkpoint, key)
-    done = {_cell_key(r) for r in records}
+    done = {case_key(r) for r in records}
     cells = scenario.cells()
     seeds = np.random.SeedSequence(seed).spawn(len(cells))
     for cell, case_seed in zip(
@@ -324,6 +339,9 @@ def run_evaluation(
         montage, snr, n_src, trial, head = cell
         if cell in done:
             continue
+        if max_time is not None and time.perf_counter() - t0 >= max_time:
+            logger.info(f"max_time {max_time:g} s reached: stopping")
+            break
         fwd = store.forward(montage)
         fwd_true = store.forward(montage, head)
         if graph is None:
@@ -385,7 +403,8 @@ def run_evaluation(
     return records, examples
 
 
-def _cell_key(record):
+def case_key(record):
+    """``(montage, snr, n_sources, trial, head)``: which case a record is of."""
     return (
         record["montage"],
         record["snr_db"],
