@@ -240,6 +240,34 @@ def _cmd_train(args):
     print(f"{model}\nsaved to {args.out}")
 
 
+def _cmd_train_prior(args):
+    from .head import make_head_model_family
+    from .nn import BrainForgeModel
+    from .simulation import BatchedEEGGenerator, fetch_waveform_bank
+    from .training import train_prior
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)  # before training, not after
+    init = None if args.init is None else BrainForgeModel.load(args.init)
+    generator = BatchedEEGGenerator(make_head_model_family(), fetch_waveform_bank())
+    model = train_prior(
+        generator,
+        init=init,
+        n_regions=args.n_regions,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        checkpoint=args.checkpoint,
+        max_time=args.max_time,
+        nproc=args.nproc,
+        accumulate=args.accumulate,
+        verbose="info",
+    )
+    model.config["training"]["command"] = args.command_line
+    model.save(args.out, overwrite=True)
+    print(f"{model}\nsaved to {args.out}")
+
+
 def _cmd_benchmark(args):
     from .evaluation.benchmark import run_benchmark
     from .evaluation.methods import METHODS
@@ -311,7 +339,7 @@ def build_parser():
     from .head.montage import BIOSEMI_BY_COUNT
     from .head.template import DEFAULT_CONDUCTIVITY
     from .simulation.library import fetch_waveform_library
-    from .training import train_model
+    from .training import train_model, train_prior
     from .training.presets import PRESETS
 
     common, seed, montage = _parents()
@@ -496,6 +524,46 @@ def build_parser():
     train_option("--laplacian-weight", _number(float, 0, strict=False))
     train_option("--device", str)
     train.set_defaults(func=_cmd_train, subparser=train)
+
+    prior = add(
+        "train-prior",
+        [seed],
+        help="Train the network for the prior on the batched engine (DDP with "
+        "--nproc).",
+        description="Train (or fine-tune, --init) the network that sets the "
+        "sparse Bayesian solve's prior, on batches drawn by the batched engine "
+        "through the template head-model family (built and cached on first use), "
+        "with every cap, dropout, reference and noise family. --nproc N runs N "
+        "DistributedDataParallel processes on the CPU (gloo). Defaults are those of "
+        "mne_brainforge.training.train_prior.",
+    )
+    prior.add_argument(
+        "--out", type=Path, required=True, help="Model file to write (.pt)."
+    )
+    prior.add_argument(
+        "--init",
+        type=_existing_file,
+        default=None,
+        help="Start from this model file (fine-tuning).",
+    )
+    prior.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        help="Training state file; a rerun resumes from it.",
+    )
+    for flag, kind in (
+        ("--steps", _positive_int),
+        ("--batch-size", _positive_int),
+        ("--lr", _positive_float),
+        ("--n-regions", _positive_int),
+        ("--max-time", _positive_float),
+        ("--nproc", _positive_int),
+        ("--accumulate", _positive_int),
+    ):
+        name = flag.lstrip("-").replace("-", "_")
+        prior.add_argument(flag, type=kind, default=_default(train_prior, name))
+    prior.set_defaults(func=_cmd_train_prior)
 
     bench = add(
         "benchmark",

@@ -4,7 +4,7 @@ import pytest
 
 from mne_brainforge import cli
 from mne_brainforge.head.template import DEFAULT_CONDUCTIVITY
-from mne_brainforge.training import train_model
+from mne_brainforge.training import train_model, train_prior
 
 
 @pytest.mark.parametrize(
@@ -20,6 +20,8 @@ from mne_brainforge.training import train_model
         (["simulate", "--n-samples", "-5"], "--n-samples: must be >= 0"),
         (["train", "--out", "x.pt", "--steps", "0"], "--steps: must be > 0"),
         (["train", "--out", "x.pt", "--preset", "nope"], "invalid choice: 'nope'"),
+        (["train-prior", "--out", "x.pt", "--nproc", "0"], "--nproc: must be > 0"),
+        (["train-prior", "--out", "x.pt", "--init", "no.pt"], "no such file"),
     ],
 )
 def test_user_errors_are_one_line(argv, message, capsys):
@@ -52,6 +54,10 @@ def test_defaults_come_from_the_library():
     train = parser.parse_args(["train", "--out", "x.pt"])
     for name in ("steps", "batch_size", "lr", "n_regions", "topomap_method", "device"):
         assert getattr(train, name) == cli._default(train_model, name)
+    prior = parser.parse_args(["train-prior", "--out", "x.pt", "--nproc", "2"])
+    assert prior.nproc == 2 and prior.checkpoint is None
+    for name in ("steps", "batch_size", "lr", "n_regions", "accumulate", "max_time"):
+        assert getattr(prior, name) == cli._default(train_prior, name)
     bench = parser.parse_args(["benchmark"])
     assert str(bench.out_dir) == "brainforge-benchmark"  # not inside docs/
     for sub in ("demo", "simulate", "benchmark"):  # the shared parent options

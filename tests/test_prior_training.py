@@ -61,3 +61,39 @@ def test_train_resume_and_model(generator, parcellation, tmp_path):
     assert region_energy(regions).shape == (2, 20)
     with pytest.raises(ValueError, match="steps"):
         train_prior(generator, steps=0, **kwargs)
+
+
+@pytest.mark.slow
+def test_two_process_ddp_matches_one_process(generator, parcellation):
+    """2 gloo ranks of 4 windows = 1 process accumulating 2 shards of 4 (same windows)."""
+    net = dict(NET, dropout=0.0)  # dropout masks differ between processes
+    kwargs = dict(parcellation=parcellation, batch_size=4, net_kwargs=net, lr=3e-3)
+    ddp = train_prior(generator, steps=4, nproc=2, verbose=False, **kwargs)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each of the 2 ranks on 2 cores: same float rounding
+    try:
+        one = train_prior(generator, steps=4, accumulate=2, verbose=False, **kwargs)
+    finally:
+        torch.set_num_threads(threads)
+    assert ddp.config["training"]["windows_seen"] == 32
+    assert one.config["training"]["windows_seen"] == 32
+    for a, b in zip(ddp.net.parameters(), one.net.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    # one shard per step sees other windows: the weights differ
+    half = train_prior(generator, steps=4, verbose=False, **kwargs)
+    gap = max(
+        (a - b).abs().max() for a, b in zip(one.net.parameters(), half.net.parameters())
+    )
+    assert gap > 1e-3
+    with pytest.raises(ValueError, match="nproc"):
+        train_prior(generator, steps=4, nproc=0, **kwargs)
+
+
+def test_fine_tuning_leaves_the_given_model(generator, parcellation):
+    kwargs = dict(parcellation=parcellation, batch_size=4, net_kwargs=NET)
+    base = train_prior(generator, steps=1, verbose=False, **kwargs)
+    before = [p.detach().clone() for p in base.net.parameters()]
+    tuned = train_prior(generator, init=base, steps=3, verbose=False)
+    for a, b in zip(before, base.net.parameters()):
+        torch.testing.assert_close(a, b)
+    assert any(not torch.equal(a, b) for a, b in zip(before, tuned.net.parameters()))

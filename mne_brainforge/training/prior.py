@@ -12,7 +12,13 @@ sources of any extent, a family of head models, caps with dropouts, random
 references and noise, each step a fresh batch from its own seed stream.
 """
 
+import contextlib
+import copy
+import dataclasses
 import json
+import os
+import socket
+import tempfile
 import time
 from pathlib import Path
 
@@ -96,6 +102,8 @@ def train_prior(
     checkpoint=None,
     checkpoint_every=120.0,
     max_time=None,
+    nproc=1,
+    accumulate=1,
     verbose=None,
 ):
     """Train (or fine-tune) a BrainForge network for the prior, on the batched engine.
@@ -103,7 +111,8 @@ def train_prior(
     Parameters
     ----------
     generator : BatchedEEGGenerator
-        The training data (its head-model family fixes the source space).
+        The training data (its head-model family fixes the source space); the
+        network trains on the generator's device.
     parcellation : Parcellation | None
         The network's regions; None parcellates the family's source space into
         ``n_regions`` (ignored with ``init``).
@@ -112,9 +121,9 @@ def train_prior(
     init : BrainForgeModel | None
         Start from this model (its network, regions and settings).
     steps : int
-        Optimizer steps (``steps * batch_size`` windows).
+        Optimizer steps (``steps * batch_size * nproc * accumulate`` windows).
     batch_size : int
-        Windows per step.
+        Windows per shard (see ``accumulate``).
     lr : float
         Peak learning rate (AdamW, cosine decay).
     topomap_size : int
@@ -123,8 +132,9 @@ def train_prior(
         Arguments of :class:`~mne_brainforge.nn.BrainForgeNet` (ignored with
         ``init``).
     seed : int
-        Base seed of the batches (step ``k`` draws ``seed_for(seed, step=k)``)
-        and of the weights.
+        Base seed of the batches and of the weights: shard ``s`` of step ``k``
+        draws ``seed_for(seed, rank=s, step=k)``, so no two shards (ranks or
+        accumulated sub-batches) share a sample.
     checkpoint : path-like | None
         File of the training state, written every ``checkpoint_every`` seconds
         and at the end; an existing one is resumed.
@@ -132,6 +142,14 @@ def train_prior(
         Seconds between checkpoints.
     max_time : float | None
         Stop after this many seconds of this call (the checkpoint keeps the rest).
+    nproc : int
+        Processes of a DistributedDataParallel run on the CPU (gloo backend,
+        spawned here), each drawing its own shards; the gradients are averaged.
+    accumulate : int
+        Shards of ``batch_size`` windows per process and step, their gradients
+        accumulated: a step sees ``nproc * accumulate`` shards either way, so
+        ``nproc=2`` and ``accumulate=2`` in one process train on the same
+        windows.
     %(verbose)s
 
     Returns
@@ -139,6 +157,13 @@ def train_prior(
     model : BrainForgeModel
         The network with its regions and settings, ready for
         :func:`~mne_brainforge.apply_brainforge_inverse`.
+
+    Notes
+    -----
+    A DDP run and its one-process equivalent agree up to float summation
+    order in the parameters; BatchNorm running statistics (used only at
+    inference) follow rank 0's shards in the DDP run, all shards otherwise.
+    Multi-GPU (NCCL) runs are not built: on one GPU, pass a generator on CUDA.
 
     Examples
     --------
@@ -149,10 +174,17 @@ def train_prior(
     """
     steps = check_int(steps, "steps", 1)
     batch_size = check_int(batch_size, "batch_size", 1)
+    nproc = check_int(nproc, "nproc", 1)
+    accumulate = check_int(accumulate, "accumulate", 1)
     lr = check_number(lr, "lr", minimum=0, strict=True)
+    if nproc > 1 and generator.device.type != "cpu":
+        raise ValueError(
+            f"nproc={nproc} runs DistributedDataParallel on the CPU (gloo), but the "
+            f"generator draws on {generator.device}: use nproc=1 on one GPU."
+        )
     if init is not None:
         parcellation, config = init.parcellation, dict(init.config)
-        net = init.net
+        net = copy.deepcopy(init.net)  # fine-tuning leaves the given model as it was
     else:
         if parcellation is None:
             parcellation = parcellate_source_space(
@@ -173,71 +205,177 @@ def train_prior(
             f"The regions cover {parcellation.n_sources} sources, the generator's "
             f"source space {generator.family.n_sources}."
         )
-    size = config["topomap"]["size"]
-    optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=lr, total_steps=steps, pct_start=0.05
+    run = _PriorRun(
+        generator=generator,
+        net=net,
+        parcellation=parcellation,
+        size=config["topomap"]["size"],
+        steps=steps,
+        batch_size=batch_size,
+        accumulate=accumulate,
+        lr=lr,
+        seed=seed,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+        max_time=max_time,
     )
-    state = dict(step=0, wall_time_s=0.0, history=[])
-    if checkpoint is not None and Path(checkpoint).is_file():
-        blob = torch.load(checkpoint, weights_only=True)
+    if nproc == 1:
+        state = run(0, 1)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            if checkpoint is None:  # the ranks hand the weights back through it
+                run = dataclasses.replace(run, checkpoint=Path(tmp) / "prior.pt")
+            torch.multiprocessing.spawn(
+                run, args=(nproc, _free_port()), nprocs=nproc, join=True
+            )
+            blob = torch.load(run.checkpoint, weights_only=True)
         net.load_state_dict(blob["net"])
-        optimizer.load_state_dict(blob["optimizer"])
-        scheduler.load_state_dict(blob["scheduler"])
         state = json.loads(blob["state"])
-        logger.info(f"Resuming the prior training at step {state['step']}")
-
-    def save_checkpoint():
-        if checkpoint is None:
-            return
-        blob = dict(
-            net=net.state_dict(),
-            optimizer=optimizer.state_dict(),
-            scheduler=scheduler.state_dict(),
-            state=json.dumps(state),
-        )
-        with atomic_path(checkpoint) as tmp:
-            torch.save(blob, tmp)
-
-    cache, t_start, t_saved = {}, time.perf_counter(), time.perf_counter()
-    net.train()
-    with tqdm(total=steps, initial=state["step"], desc="prior training") as bar:
-        while state["step"] < steps:
-            t0 = time.perf_counter()
-            batch = generator.draw(batch_size, seed_for(seed, step=state["step"]))
-            target = region_targets(generator.source_map(batch), parcellation)
-            eeg = batch["eeg"].float().cpu()
-            eeg = eeg / eeg.abs().amax(dim=(1, 2), keepdim=True).clamp_min(1e-30)
-            loss = prior_loss(net(eeg, _topomaps(batch, size, cache)), target.cpu())
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            state["step"] += 1
-            state["wall_time_s"] += time.perf_counter() - t0
-            if state["step"] % 10 == 0:
-                state["history"].append((state["step"], float(loss)))
-            bar.set_postfix(loss=f"{float(loss):.3f}")
-            bar.update()
-            now = time.perf_counter()
-            if now - t_saved > checkpoint_every:
-                save_checkpoint()
-                t_saved = now
-            if max_time is not None and now - t_start > max_time:
-                logger.info(f"Stopping at step {state['step']} (max_time)")
-                break
-    save_checkpoint()
     net.eval()
+    windows = batch_size * accumulate * nproc
     config["training"] = dict(
         objective="prior (region energy share, cross-entropy)",
         steps_done=state["step"],
-        windows_seen=state["step"] * batch_size,
-        batch_size=batch_size,
+        windows_seen=state["step"] * windows,
+        batch_size=windows,
+        nproc=nproc,
         lr=lr,
         seed=seed,
         wall_time_s=state["wall_time_s"],
-        device="cpu",
+        device=str(generator.device),
         n_channels=int(generator.family.n_channels),
     )
     return BrainForgeModel(net, parcellation, config)
+
+
+def _free_port():
+    """A free TCP port on the loopback interface, for the ranks' rendezvous."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclasses.dataclass(frozen=True)
+class _PriorRun:
+    """The training loop of :func:`train_prior`, one call per rank (picklable)."""
+
+    generator: object
+    net: torch.nn.Module
+    parcellation: object
+    size: int
+    steps: int
+    batch_size: int
+    accumulate: int
+    lr: float
+    seed: int
+    checkpoint: object
+    checkpoint_every: float
+    max_time: object
+
+    def __call__(self, rank, world, port=None):
+        net = self.net.to(self.generator.device)
+        if world > 1:
+            # spawn hands tensors over in shared memory: each rank steps its own copy
+            net = copy.deepcopy(net)
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+            torch.distributed.init_process_group(
+                "gloo",
+                init_method=f"tcp://127.0.0.1:{port}",
+                rank=rank,
+                world_size=world,
+            )
+            model = torch.nn.parallel.DistributedDataParallel(net)
+        else:
+            model = net
+        try:
+            return self._loop(model, net, rank, world)
+        finally:
+            if world > 1:
+                torch.distributed.destroy_process_group()
+
+    def _loop(self, model, net, rank, world):
+        optimizer = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=1e-4)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=self.lr, total_steps=self.steps, pct_start=0.05
+        )
+        state = dict(step=0, wall_time_s=0.0, history=[])
+        ckpt = self.checkpoint
+        if ckpt is not None and Path(ckpt).is_file():
+            blob = torch.load(ckpt, weights_only=True)
+            net.load_state_dict(blob["net"])
+            optimizer.load_state_dict(blob["optimizer"])
+            scheduler.load_state_dict(blob["scheduler"])
+            state = json.loads(blob["state"])
+            if rank == 0:
+                logger.info(f"Resuming the prior training at step {state['step']}")
+
+        def save_checkpoint():
+            if ckpt is None or rank != 0:
+                return
+            blob = dict(
+                net=net.state_dict(),
+                optimizer=optimizer.state_dict(),
+                scheduler=scheduler.state_dict(),
+                state=json.dumps(state),
+            )
+            with atomic_path(ckpt) as tmp:
+                torch.save(blob, tmp)
+
+        cache, t_start, t_saved = {}, time.perf_counter(), time.perf_counter()
+        model.train()
+        bar = tqdm(
+            total=self.steps,
+            initial=state["step"],
+            desc="prior training",
+            disable=rank != 0,
+        )
+        with bar:
+            while state["step"] < self.steps:
+                t0 = time.perf_counter()
+                optimizer.zero_grad()
+                total = 0.0
+                for j in range(self.accumulate):
+                    shard = rank * self.accumulate + j
+                    sync = world == 1 or j == self.accumulate - 1
+                    with contextlib.nullcontext() if sync else model.no_sync():
+                        loss = self._shard_loss(model, state["step"], shard, cache)
+                        (loss / self.accumulate).backward()
+                    total += loss.item() / self.accumulate
+                torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                state["step"] += 1
+                state["wall_time_s"] += time.perf_counter() - t0
+                if state["step"] % 10 == 0:
+                    state["history"].append((state["step"], total))
+                bar.set_postfix(loss=f"{total:.3f}")
+                bar.update()
+                now = time.perf_counter()
+                if now - t_saved > self.checkpoint_every:
+                    save_checkpoint()
+                    t_saved = now
+                if self._stop(now - t_start, world):
+                    if rank == 0:
+                        logger.info(f"Stopping at step {state['step']} (max_time)")
+                    break
+        save_checkpoint()
+        return state
+
+    def _shard_loss(self, model, step, shard, cache):
+        """The prior loss of one shard of windows (its own seed stream)."""
+        generator, device = self.generator, self.generator.device
+        batch = generator.draw(self.batch_size, seed_for(self.seed, shard, step=step))
+        target = region_targets(generator.source_map(batch), self.parcellation)
+        eeg = batch["eeg"].float()
+        eeg = eeg / eeg.abs().amax(dim=(1, 2), keepdim=True).clamp_min(1e-30)
+        maps = _topomaps(batch, self.size, cache).to(device)
+        return prior_loss(model(eeg, maps), target)
+
+    def _stop(self, elapsed, world):
+        """Whether max_time is up; the ranks agree (rank 0's clock decides)."""
+        if self.max_time is None:
+            return False
+        stop = torch.tensor(float(elapsed > self.max_time))
+        if world > 1:
+            torch.distributed.broadcast(stop, 0)
+        return bool(stop)
