@@ -198,6 +198,13 @@ def _apply_preset(args, parser):
             setattr(args, key, Path(value) if key == "checkpoint_dir" else value)
 
 
+def _save_model(model, args):
+    """Write a trained model to ``--out``, with the command that trained it."""
+    model.config["training"]["command"] = args.command_line
+    model.save(args.out, overwrite=True)
+    print(f"{model}\nsaved to {args.out}")
+
+
 def _cmd_train(args):
     from .head import make_fsaverage_forward
     from .training import train_model
@@ -235,9 +242,7 @@ def _cmd_train(args):
         max_time=args.max_time,
         verbose="info",
     )
-    model.config["training"]["command"] = args.command_line
-    model.save(args.out, overwrite=True)
-    print(f"{model}\nsaved to {args.out}")
+    _save_model(model, args)
 
 
 def _cmd_train_prior(args):
@@ -263,9 +268,7 @@ def _cmd_train_prior(args):
         accumulate=args.accumulate,
         verbose="info",
     )
-    model.config["training"]["command"] = args.command_line
-    model.save(args.out, overwrite=True)
-    print(f"{model}\nsaved to {args.out}")
+    _save_model(model, args)
 
 
 def _cmd_benchmark(args):
