@@ -110,16 +110,13 @@ def run_benchmark(
             f"No case ran within max_time={max_time} s and {out_dir / 'checkpoint.json'}"
             " holds none of these settings: raise max_time or drop it."
         )
-    n_cases = len({case_key(r) for r in records})
     write_benchmark_report(
         records,
         out_dir,
         examples=examples if figures else None,
         command=command,
         n_planned=len(scenario.cells()),
-        extra=dict(
-            scenario=dataclasses.asdict(scenario), wall_time_s=wall, n_cases=n_cases
-        ),
+        extra=dict(scenario=dataclasses.asdict(scenario), wall_time_s=wall),
     )
     logger.info(f"Benchmark: {len(records)} results in {wall:.0f} s -> {out_dir}")
     return records
@@ -155,9 +152,10 @@ def write_benchmark_report(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     methods = list(dict.fromkeys(r["method"] for r in records))
+    n_cases = len({case_key(r) for r in records})
+    extra = dict(extra or {}, n_cases=n_cases)
     report.write_results(records, out_dir, extra=extra, command=command)
     report.plot_by_snr(records, out_dir / "le_vs_snr.png")
-    n_cases = len({case_key(r) for r in records})
     title = "# Benchmark v2 results"
     if n_planned is not None and n_cases < n_planned:
         title += f": PARTIAL ({n_cases} of {n_planned} cases)"
