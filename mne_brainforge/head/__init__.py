@@ -5,6 +5,12 @@ forward models for any montage and the cortex-normal gain, the montage builder,
 electrode jitter, source depths, and the source-space graph and parcellation.
 """
 
+from .deep import (
+    DEEP_STRUCTURES,
+    deep_source_positions,
+    deep_structures,
+    make_deep_source_space,
+)
 from .family import (
     CAP_CHANNELS,
     CAP_MONTAGES,
@@ -21,6 +27,7 @@ from .forward import (
     cortex_normal,
     fixed_orientation_gain,
     make_fsaverage_forward,
+    source_gain,
 )
 from .montage import jitter_electrodes, make_montage_info
 from .parcellation import Parcellation, parcellate_source_space, source_graph
@@ -33,6 +40,7 @@ from .template import (
 )
 
 __all__ = [
+    "DEEP_STRUCTURES",
     "CAP_CHANNELS",
     "CAP_MONTAGES",
     "DEFAULT_HEADS",
@@ -44,16 +52,20 @@ __all__ = [
     "make_head_model_family",
     "check_eeg_positions",
     "cortex_normal",
+    "deep_source_positions",
+    "deep_structures",
     "fetch_fsaverage",
     "fit_montage_to_template",
     "fixed_orientation_gain",
     "fsaverage_trans_path",
     "jitter_electrodes",
+    "make_deep_source_space",
     "make_fsaverage_bem_solution",
     "make_fsaverage_forward",
     "make_montage_info",
     "parcellate_source_space",
     "read_fsaverage_source_space",
     "source_depths",
+    "source_gain",
     "source_graph",
 ]

@@ -5,10 +5,11 @@ import re
 import mne
 import numpy as np
 from mne.io.constants import FIFF
-from mne.utils import logger, verbose, warn
+from mne.utils import _validate_type, logger, verbose, warn
 
 from ..utils import check_number
 from ._geometry import read_shipped_bem_surface, surface_distance
+from .deep import make_deep_source_space
 from .template import (
     DEFAULT_CONDUCTIVITY,
     DEFAULT_SKULL_THICKNESS,
@@ -75,15 +76,11 @@ def fixed_orientation_gain(fwd):
     if kinds != {"surf"}:
         raise ValueError(
             f"The forward's source space is {sorted(kinds)}; only surface source "
-            "spaces are supported so far. Compute the forward on a cortical surface "
-            "source space (mne.setup_source_space or make_fsaverage_forward)."
+            "spaces are supported here. Compute the forward on a cortical surface "
+            "source space (mne.setup_source_space or make_fsaverage_forward); "
+            "mixed forwards with deep sources go through source_gain."
         )
-    picks = mne.pick_types(fwd["info"], meg=False, eeg=True, exclude=())
-    if len(picks) == 0:
-        raise ValueError(
-            "The forward has no EEG channels (MEG-only?). mne-brainforge simulates "
-            "EEG: compute the forward with eeg=True, e.g. make_fsaverage_forward(info)."
-        )
+    picks = _eeg_picks(fwd)
     if fwd["source_ori"] != FIFF.FIFFV_MNE_FIXED_ORI:
         raise ValueError(
             "The forward has free source orientation; the simulation places dipoles "
@@ -92,6 +89,65 @@ def fixed_orientation_gain(fwd):
         )
     gain = np.asarray(fwd["sol"]["data"][picks], np.float64)
     return gain, [fwd["info"]["ch_names"][p] for p in picks]
+
+
+def source_gain(fwd):
+    """EEG gain with one column per fixed dipole, for surface and mixed forwards.
+
+    Parameters
+    ----------
+    fwd : mne.Forward
+        EEG forward on a surface source space (any orientation: the
+        cortex-normal component is used), or on a mixed source space with the
+        surfaces first (free orientation, e.g. ``make_fsaverage_forward(info,
+        deep=True)``).
+
+    Returns
+    -------
+    gain : ndarray, shape (n_eeg_channels, n_columns)
+        The cortex-normal column of every surface source, then three columns
+        (x, y, z dipoles, head coordinates) of every deep source (V per A·m).
+    ch_names : list of str
+        The EEG channel names of the rows.
+    """
+    if not isinstance(fwd, mne.Forward):
+        raise TypeError(f"fwd must be an mne.Forward, got {type(fwd).__name__}.")
+    kinds = [s["type"] for s in fwd["src"]]
+    if set(kinds) == {"surf"}:
+        return fixed_orientation_gain(cortex_normal(fwd))
+    n_surf = kinds.count("surf")
+    if n_surf == 0 or kinds[:n_surf] != ["surf"] * n_surf:
+        raise ValueError(
+            f"The forward's source spaces are {kinds}: mne-brainforge needs the "
+            "cortex (surface source spaces, first), optionally followed by deep "
+            "sources; use make_fsaverage_forward(info, deep=True)."
+        )
+    if fwd["source_ori"] == FIFF.FIFFV_MNE_FIXED_ORI:
+        raise ValueError(
+            "The mixed forward has fixed orientation; deep sources have no cortex "
+            "normal: use the free-orientation forward (make_fsaverage_forward("
+            "info, deep=True) without converting it)."
+        )
+    picks = _eeg_picks(fwd)
+    # each source's x, y, z dipoles (head coordinates): a surf_ori forward's
+    # triplets are rotated by ``source_nn``, undone here
+    n_src = fwd["nsource"]
+    triplets = fwd["sol"]["data"][picks].reshape(len(picks), n_src, 3)
+    xyz = np.einsum("csk,skj->csj", triplets, fwd["source_nn"].reshape(n_src, 3, 3))
+    normals = np.concatenate([s["nn"][s["vertno"]] for s in fwd["src"][:n_surf]])
+    cortex = np.einsum("csj,sj->cs", xyz[:, : len(normals)], normals)
+    gain = np.concatenate([cortex, xyz[:, len(normals) :].reshape(len(picks), -1)], 1)
+    return gain, [fwd["info"]["ch_names"][p] for p in picks]
+
+
+def _eeg_picks(fwd):
+    picks = mne.pick_types(fwd["info"], meg=False, eeg=True, exclude=())
+    if len(picks) == 0:
+        raise ValueError(
+            "The forward has no EEG channels (MEG-only?). mne-brainforge simulates "
+            "EEG: compute the forward with eeg=True, e.g. make_fsaverage_forward(info)."
+        )
+    return picks
 
 
 def _get_info(info):
@@ -276,6 +332,7 @@ def make_fsaverage_forward(
     conductivity=DEFAULT_CONDUCTIVITY,
     skull_thickness=DEFAULT_SKULL_THICKNESS,
     mindist=0.0,
+    deep=False,
     n_jobs=None,
     verbose=None,
 ):
@@ -299,6 +356,12 @@ def make_fsaverage_forward(
         pretrained models were trained on all of them: a forward made with
         ``mindist > 0`` lacks some sources and only fits a model trained on it
         (:func:`mne_brainforge.training.train_model`).
+    deep : bool
+        Add the deep sources (thalamus, hippocampus, amygdala, caudate and
+        putamen on a 5 mm grid, free orientation) to the cortex: the forward is
+        then on the mixed source space of
+        :func:`~mne_brainforge.head.make_deep_source_space`, and estimates on
+        it are :class:`mne.MixedSourceEstimate`.
     n_jobs : int | None
         Number of jobs, as in :func:`mne.make_forward_solution`.
     %(verbose)s
@@ -306,8 +369,8 @@ def make_fsaverage_forward(
     Returns
     -------
     fwd : mne.Forward
-        Free-orientation EEG forward solution on the ico5 source space (subject
-        ``fsaverage``), exactly as :func:`mne.make_forward_solution` returns;
+        Free-orientation EEG forward solution on the ico5 source space (and
+        the deep sources with ``deep=True``; subject ``fsaverage``), exactly as :func:`mne.make_forward_solution` returns;
         convert with :func:`mne.convert_forward_solution` for fixed orientation.
 
     See Also
@@ -335,12 +398,19 @@ def make_fsaverage_forward(
     cached on first use):
 
     >>> fwd = bf.make_fsaverage_forward(info, conductivity=(0.3, 0.0125, 0.3))
+
+    With the deep structures (a mixed source space):
+
+    >>> fwd = bf.make_fsaverage_forward(info, deep=True)
+    >>> fwd["src"].kind
+    'mixed'
     """
     info = _get_info(info)
     mindist = check_number(mindist, "mindist", minimum=0)
+    _validate_type(deep, bool, "deep")
     picks = check_eeg_positions(info)
     info = mne.pick_info(info, picks)  # a copy: the caller's Info is untouched
-    src = read_fsaverage_source_space()
+    src = make_deep_source_space() if deep else read_fsaverage_source_space()
     bem = make_fsaverage_bem_solution(conductivity, skull_thickness=skull_thickness)
     logger.info(f"Computing the fsaverage forward model for {len(picks)} EEG channels")
     return mne.make_forward_solution(

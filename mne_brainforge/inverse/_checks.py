@@ -58,8 +58,12 @@ def _shown(names, n=8):
 
 
 def check_source_space(model, forward):
-    """Refuse a forward whose source space is not the one ``model`` was trained on."""
-    vertices = [s["vertno"] for s in forward["src"]]
+    """Refuse a forward whose cortex is not the one ``model`` was trained on.
+
+    Deep sources of a mixed forward are not the network's business (they get
+    a flat prior).
+    """
+    vertices = [s["vertno"] for s in forward["src"] if s["type"] == "surf"]
     same = len(vertices) == len(model.vertices) and all(
         np.array_equal(a, b) for a, b in zip(vertices, model.vertices)
     )

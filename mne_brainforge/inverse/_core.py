@@ -445,8 +445,11 @@ def _depth_neutral(setup, prior):
 
     The flat start of the solve is flat on depth-scaled sources; the network's
     prior reweights that start (so a flat network output is the flat solve).
+    The network sees the cortex only: deep sources keep the flat start.
     """
-    return prior * setup.solver.depth_scale**2
+    scale = setup.solver.depth_scale**2
+    prior = np.concatenate([prior, np.ones(len(scale) - len(prior))])
+    return prior * scale
 
 
 def _solve_evoked(setup, evoked, prior, **kwargs):

@@ -5,7 +5,7 @@ import weakref
 
 import numpy as np
 
-from ..head.forward import cortex_normal, fixed_orientation_gain
+from ..head.forward import source_gain
 
 #: id(forward) -> (fingerprint, gain, channel names) of the forwards still alive
 _FIXED_GAINS = {}
@@ -25,7 +25,10 @@ def _fingerprint(forward):
 
 
 def _fixed_gain(forward):
-    """EEG gain with cortex-normal orientation, converted once per forward object.
+    """EEG gain of fixed dipoles, converted once per forward object.
+
+    Cortex-normal dipoles for the cortex, x/y/z dipoles for the deep sources of
+    a mixed forward (:func:`~mne_brainforge.head.forward.source_gain`).
 
     :func:`mne.convert_forward_solution` copies the whole forward (about 0.3 s
     for fsaverage), which would dominate applying the inverse to short data
@@ -36,7 +39,7 @@ def _fixed_gain(forward):
     cached = _FIXED_GAINS.get(key)
     if cached is not None and cached[0] == fingerprint:
         return cached[1], cached[2]
-    gain, names = fixed_orientation_gain(cortex_normal(forward))
+    gain, names = source_gain(forward)
     gain.flags.writeable = False  # shared by every call on this forward
     if cached is None:
         weakref.finalize(forward, _FIXED_GAINS.pop, key, None)

@@ -450,12 +450,15 @@ def _epochs_gen(setup, epochs, prior_mode, n_iter):
 
 
 def _kernel_stc(setup, kernel, data, tmin, sfreq):
+    solver = setup.solver
+    if solver.n_cortex < kernel.shape[0]:  # deep sources: their norms are needed
+        return solver.to_stc(kernel @ data, tmin, 1.0 / sfreq)
     return mne.SourceEstimate(
         (kernel, data),
-        setup.solver.vertices,
+        solver.vertices,
         tmin=tmin,
         tstep=1.0 / sfreq,
-        subject=setup.solver.subject,
+        subject=solver.subject,
         verbose=False,
     )
 

@@ -68,7 +68,10 @@ class SparseBayesPreparation:
         The channels used (EEG, not bad, in the data, forward and covariance),
         in the order of the data.
     gain : ndarray, shape (n_channels, n_sources)
-        Cortex-normal gain (V / A·m) of those channels, unprojected.
+        Gain (V / A·m) of those channels, unprojected: cortex-normal dipoles,
+        then three (x, y, z) dipoles per deep source of a mixed forward
+        (:func:`~mne_brainforge.head.source_gain`); "sources" below are
+        these columns.
     whitener : ndarray, shape (rank, n_channels)
         ``mne.cov.compute_whitener(noise_cov, info, picks, pca=True)``: includes
         the projectors (the average reference among them).
@@ -95,6 +98,9 @@ class SparseBayesPreparation:
         The forward's source space.
     subject : str | None
         The forward's subject.
+    n_cortex : int
+        Number of cortical sources (the first columns of ``gain``); the rest
+        are the deep sources' x, y, z dipoles.
     """
 
     def __init__(
@@ -111,7 +117,16 @@ class SparseBayesPreparation:
         self.subject = src._subject
         white = whitener @ gain
         self.depth_scale = _depth_scale(white, depth, limit)
-        self.basis = _patch_basis(src, widths)
+        surfaces = mne.SourceSpaces([s for s in src if s["type"] == "surf"])
+        self.n_cortex = sum(s["nuse"] for s in surfaces)
+        # deep sources are single dipoles: patches are a cortical notion
+        self.basis = sparse.block_diag(
+            [
+                _patch_basis(surfaces, widths),
+                sparse.eye_array(gain.shape[1] - self.n_cortex),
+            ],
+            format="csc",
+        )
         atoms = (self.basis.T @ white.T).T  # whitener @ gain @ basis
         self.atom_scale = _depth_scale(atoms, depth, limit)
         self.whitened_gain = atoms * self.atom_scale
@@ -133,8 +148,25 @@ class SparseBayesPreparation:
 
     @property
     def vertices(self):
-        """The source-space vertices in use, one array per hemisphere."""
+        """The source-space vertices in use, one array per source space."""
         return [s["vertno"] for s in self.src]
+
+    def to_stc(self, data, tmin, tstep):
+        """A source estimate of per-source ``data`` (n_sources, n_times).
+
+        A :class:`mne.SourceEstimate` (signed, cortex-normal) on a surface
+        source space; on a mixed one a :class:`mne.MixedSourceEstimate` whose
+        deep rows are the norms of the x, y, z dipoles (unsigned, as MNE's
+        free-orientation estimates).
+        """
+        kwargs = dict(
+            vertices=self.vertices, tmin=tmin, tstep=tstep, subject=self.subject
+        )
+        if self.n_cortex == data.shape[0]:
+            return mne.SourceEstimate(data, **kwargs)
+        deep = data[self.n_cortex :].reshape(-1, 3, data.shape[1])
+        data = np.concatenate([data[: self.n_cortex], np.linalg.norm(deep, axis=1)])
+        return mne.MixedSourceEstimate(data, **kwargs)
 
 
 def _depth_scale(white_gain, depth, limit):
@@ -242,7 +274,9 @@ def prepare_sparse_bayes(
         in the covariance, are used).
     forward : mne.Forward
         EEG forward model on a surface source space (free or fixed orientation:
-        the cortex-normal component is used).
+        the cortex-normal component is used), or on the mixed source space of
+        ``make_fsaverage_forward(info, deep=True)`` (free orientation; the
+        deep sources are estimated as three dipoles each).
     noise_cov : mne.Covariance | None
         Noise covariance of the data's channels; None uses
         :func:`mne.make_ad_hoc_cov` (0.2 µV EEG noise; the noise scale is then
@@ -707,14 +741,7 @@ def _apply(
         f"log-evidence {result.log_evidence:.2f}"
     )
     moments = prep.moments(result.x)  # A·m
-    stc_kwargs = dict(
-        vertices=prep.vertices,
-        tmin=evoked.times[0],
-        tstep=1.0 / evoked.info["sfreq"],
-        subject=prep.subject,
-    )
-    stc = mne.SourceEstimate(moments, **stc_kwargs)
-    out = (stc,)
+    out = (prep.to_stc(moments, evoked.times[0], 1.0 / evoked.info["sfreq"]),)
     if return_residual:
         # P (data - G J); projectors are idempotent, so data whose projectors are
         # already applied (or will be again) give the same residual
@@ -722,8 +749,9 @@ def _apply(
         residual.data = prep.proj @ (data - prep.gain @ moments)
         out += (residual,)
     if return_uncertainty:
+        # a deep source's: the root of its dipoles' summed variances
         std = np.sqrt(_source_variance(prep, white_gain, result))
-        out += (mne.SourceEstimate(std[:, None], **{**stc_kwargs, "tstep": 1.0}),)
+        out += (prep.to_stc(std[:, None], evoked.times[0], 1.0),)
     return out[0] if len(out) == 1 else out
 
 

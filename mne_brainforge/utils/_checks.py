@@ -28,8 +28,13 @@ def check_int(value, name, minimum=None):
     return value
 
 
-def check_number(value, name, *, minimum=None, strict=False, allow_none=False):
-    """Return ``value`` as a finite float, optionally ``>= minimum`` (``>`` if strict)."""
+def check_number(
+    value, name, *, minimum=None, strict=False, maximum=None, allow_none=False
+):
+    """Return ``value`` as a finite float, optionally ``>= minimum`` (``>`` if strict).
+
+    ``maximum`` (inclusive) bounds it from above.
+    """
     if value is None and allow_none:
         return None
     try:
@@ -39,7 +44,10 @@ def check_number(value, name, *, minimum=None, strict=False, allow_none=False):
     bad = not np.isfinite(value)
     if minimum is not None:
         bad |= value <= minimum if strict else value < minimum
+    if maximum is not None:
+        bad |= value > maximum
     if bad:
         bound = "" if minimum is None else f" {'>' if strict else '>='} {minimum}"
+        bound += "" if maximum is None else f"{' and' if bound else ''} <= {maximum}"
         raise ValueError(f"{name} must be a finite number{bound}, got {value}.")
     return value
