@@ -8,7 +8,6 @@ electrode jitter, source depths, and the source-space graph and parcellation.
 from .deep import (
     DEEP_STRUCTURES,
     deep_source_positions,
-    deep_structures,
     make_deep_source_space,
 )
 from .family import (
@@ -53,7 +52,6 @@ __all__ = [
     "check_eeg_positions",
     "cortex_normal",
     "deep_source_positions",
-    "deep_structures",
     "fetch_fsaverage",
     "fit_montage_to_template",
     "fixed_orientation_gain",

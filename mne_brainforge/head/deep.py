@@ -186,7 +186,6 @@ def make_deep_source_space(spacing=DEEP_SPACING, *, subjects_dir=None, verbose=N
     See Also
     --------
     deep_source_positions, mne_brainforge.make_fsaverage_forward
-    deep_structures
 
     Examples
     --------
@@ -214,31 +213,4 @@ def make_deep_source_space(spacing=DEEP_SPACING, *, subjects_dir=None, verbose=N
         src = read_fsaverage_source_space(subjects_dir) + mne.SourceSpaces(deep)
         src.save(tmp, overwrite=True, verbose=False)
 
-    src = mne.read_source_spaces(cached_file(fname, write), verbose=False)
-    for s in src:
-        s["subject_his_id"] = SUBJECT
-    return src
-
-
-def deep_structures(src):
-    """Name of the structure of each deep source space of a mixed source space.
-
-    Parameters
-    ----------
-    src : mne.SourceSpaces
-        A source space from :func:`make_deep_source_space` (or a forward's
-        ``fwd['src']`` on it).
-
-    Returns
-    -------
-    names : list of str
-        One name of :data:`DEEP_STRUCTURES` per non-surface source space, in order.
-    """
-    n_deep = sum(s["type"] != "surf" for s in src)
-    if n_deep != len(DEEP_STRUCTURES):
-        raise ValueError(
-            f"The source space has {n_deep} deep (non-surface) source spaces, "
-            f"expected one per structure {DEEP_STRUCTURES}: make it with "
-            "make_deep_source_space() or make_fsaverage_forward(info, deep=True)."
-        )
-    return list(DEEP_STRUCTURES)
+    return mne.read_source_spaces(cached_file(fname, write), verbose=False)

@@ -119,14 +119,11 @@ class SparseBayesPreparation:
         self.depth_scale = _depth_scale(white, depth, limit)
         surfaces = mne.SourceSpaces([s for s in src if s["type"] == "surf"])
         self.n_cortex = sum(s["nuse"] for s in surfaces)
-        # deep sources are single dipoles: patches are a cortical notion
-        self.basis = sparse.block_diag(
-            [
-                _patch_basis(surfaces, widths),
-                sparse.eye_array(gain.shape[1] - self.n_cortex),
-            ],
-            format="csc",
-        )
+        self.basis = _patch_basis(surfaces, widths)
+        if gain.shape[1] > self.n_cortex:
+            # deep sources are single dipoles: patches are a cortical notion
+            deep = sparse.eye_array(gain.shape[1] - self.n_cortex)
+            self.basis = sparse.block_diag([self.basis, deep], format="csc")
         atoms = (self.basis.T @ white.T).T  # whitener @ gain @ basis
         self.atom_scale = _depth_scale(atoms, depth, limit)
         self.whitened_gain = atoms * self.atom_scale
