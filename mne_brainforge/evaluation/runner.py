@@ -383,9 +383,9 @@ def run_evaluation(
         if keep:
             examples[n_src] = {"truth": case.truth.stc}
         for name, method in methods.items():
-            t0 = time.perf_counter()
+            start = time.perf_counter()
             stc = method(case.evoked, fwd, case.noise_cov)
-            elapsed = time.perf_counter() - t0
+            elapsed = time.perf_counter() - start
             records.append(
                 dict(
                     base,

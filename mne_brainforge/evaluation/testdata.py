@@ -73,9 +73,11 @@ from scipy.sparse.csgraph import dijkstra
 from tqdm.auto import tqdm
 
 from ..head import (
+    DEEP_SPACING,
     cortex_normal,
     fixed_orientation_gain,
     jitter_electrodes,
+    make_deep_source_space,
     make_fsaverage_forward,
     read_fsaverage_source_space,
     source_graph,
@@ -199,7 +201,7 @@ class TestCase:
 
 @fill_doc
 @verbose
-def make_truth_forward(info, head="nominal", *, seed=0, verbose=None):
+def make_truth_forward(info, head="nominal", *, deep=False, seed=0, verbose=None):
     """Forward model of a truth head, for the data only.
 
     Parameters
@@ -208,6 +210,12 @@ def make_truth_forward(info, head="nominal", *, seed=0, verbose=None):
         The nominal Info (montage in fsaverage head coordinates).
     head : str | HeadModel
         A name of :data:`TRUTH_HEADS` or a head model.
+    deep : bool
+        Add deep sources on a grid of their own: the template's deep
+        structures with the grid shifted by half its spacing along x, y and
+        z (:func:`~mne_brainforge.head.make_deep_source_space`), so that no
+        true deep source sits on a source of the estimates' grid (4.3 mm from
+        the nearest ones).
     %(seed)s
         Draws the electrode jitter and the shift direction.
     %(verbose)s
@@ -216,7 +224,7 @@ def make_truth_forward(info, head="nominal", *, seed=0, verbose=None):
     -------
     fwd : mne.Forward
         Free-orientation forward of the truth head, channels named as in
-        ``info``. A non-default conductivity or skull thickness computes a BEM
+        ``info`` (mixed with ``deep=True``). A non-default conductivity or skull thickness computes a BEM
         solution on first use (about a minute; cached).
 
     Examples
@@ -240,10 +248,12 @@ def make_truth_forward(info, head="nominal", *, seed=0, verbose=None):
                 info_true["chs"][pick]["loc"][:3] += (
                     head.shift * direction / np.linalg.norm(direction)
                 )
+    check_type(deep, bool, "deep")
     return make_fsaverage_forward(
         info_true,
         conductivity=head.conductivity,
         skull_thickness=head.skull_thickness,
+        deep=make_deep_source_space(offset=DEEP_SPACING / 2) if deep else False,
         verbose=verbose,
     )
 
@@ -522,6 +532,49 @@ def _power(data):
     return float(np.sum(_average_reference(data) ** 2))
 
 
+def _noisy_evoked(info, eeg, signal, gain, noise, snr_db, channel_level_sd, tmin, rng):
+    """The test case's evoked (signal + noise at the SNR) and its noise covariance.
+
+    The noise is drawn for the data window and for noise-only segments after
+    it, from which the covariance is estimated; ``gain`` (cortex) carries the
+    brain noise.
+    """
+    n_times = signal.shape[1]
+    noise_data = _noise(
+        noise, gain, n_times * (1 + _COV_SEGMENTS), rng, channel_level_sd
+    )
+    scale = np.sqrt(
+        _power(signal)
+        / (
+            _power(noise_data[:, :n_times])
+            * 10 ** ((_NOSNR_DB if snr_db is None else snr_db) / 10)
+        )
+    )
+    noise_data *= scale
+    data = signal if snr_db is None else signal + noise_data[:, :n_times]
+    rest = noise_data[:, n_times:]
+    rest = rest - rest.mean(axis=1, keepdims=True)
+
+    info_eeg = mne.pick_info(info, mne.pick_channels(info.ch_names, eeg, ordered=True))
+    with info_eeg._unlock():
+        info_eeg["projs"] = []
+        info_eeg["bads"] = []
+    evoked = mne.EvokedArray(
+        _average_reference(data), info_eeg, tmin=tmin, nave=1, comment="test case"
+    )
+    evoked.set_eeg_reference("average", projection=True, verbose=False)
+    evoked.apply_proj(verbose=False)
+    noise_cov = mne.Covariance(
+        rest @ rest.T / rest.shape[1],
+        eeg,
+        [],
+        evoked.info["projs"],
+        rest.shape[1] - 1,
+        verbose=False,
+    )
+    return evoked, noise_cov
+
+
 # --------------------------------------------------------------------------------------
 # Test cases
 
@@ -682,39 +735,8 @@ def make_test_case(
     active = np.flatnonzero(moments.any(axis=1))
     signal = gain[:, active] @ moments[active]
 
-    # noise: the data window, then noise-only segments for the covariance
-    n_times = len(times)
-    noise_data = _noise(
-        noise, gain, n_times * (1 + _COV_SEGMENTS), rng, channel_level_sd
-    )
-    scale = np.sqrt(
-        _power(signal)
-        / (
-            _power(noise_data[:, :n_times])
-            * 10 ** ((_NOSNR_DB if snr_db is None else snr_db) / 10)
-        )
-    )
-    noise_data *= scale
-    data = signal if snr_db is None else signal + noise_data[:, :n_times]
-    rest = noise_data[:, n_times:]
-    rest = rest - rest.mean(axis=1, keepdims=True)
-
-    info_eeg = mne.pick_info(info, mne.pick_channels(info.ch_names, eeg, ordered=True))
-    with info_eeg._unlock():
-        info_eeg["projs"] = []
-        info_eeg["bads"] = []
-    evoked = mne.EvokedArray(
-        _average_reference(data), info_eeg, tmin=tmin, nave=1, comment="test case"
-    )
-    evoked.set_eeg_reference("average", projection=True, verbose=False)
-    evoked.apply_proj(verbose=False)
-    noise_cov = mne.Covariance(
-        rest @ rest.T / rest.shape[1],
-        eeg,
-        [],
-        evoked.info["projs"],
-        rest.shape[1] - 1,
-        verbose=False,
+    evoked, noise_cov = _noisy_evoked(
+        info, eeg, signal, gain, noise, snr_db, channel_level_sd, tmin, rng
     )
     areas = _vertex_areas(src)
     centre_dist = np.linalg.norm(pos[centres][:, None] - pos[centres][None], axis=-1)

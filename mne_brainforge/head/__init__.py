@@ -6,6 +6,7 @@ electrode jitter, source depths, and the source-space graph and parcellation.
 """
 
 from .deep import (
+    DEEP_SPACING,
     DEEP_STRUCTURES,
     deep_source_positions,
     make_deep_source_space,
@@ -39,6 +40,7 @@ from .template import (
 )
 
 __all__ = [
+    "DEEP_SPACING",
     "DEEP_STRUCTURES",
     "CAP_CHANNELS",
     "CAP_MONTAGES",

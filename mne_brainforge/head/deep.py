@@ -109,13 +109,17 @@ def _structure_centres():
     return centres, names
 
 
-def deep_source_positions(spacing=DEEP_SPACING):
+def deep_source_positions(spacing=DEEP_SPACING, *, offset=0.0):
     """Positions of the deep sources on the template, per structure.
 
     Parameters
     ----------
     spacing : float
         Grid spacing (m), from 2 to 10 mm.
+    offset : float
+        Shift (m) of the grid along x, y and z, from 0 to ``spacing``: a grid
+        with ``offset=spacing / 2`` lies between the points of the default one
+        (the benchmark's truth sources, off the estimates' grid).
 
     Returns
     -------
@@ -128,14 +132,17 @@ def deep_source_positions(spacing=DEEP_SPACING):
     See the module's docstring for the data and the rules.
     """
     spacing = check_number(spacing, "spacing", minimum=2e-3, maximum=10e-3)
+    offset = check_number(offset, "offset", minimum=0, maximum=spacing)
     img = nib.load(_nilearn_data() / "mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz")
     gm = np.asarray(img.dataobj, np.float32)
     gm /= gm.max()
     centres, names = _structure_centres()
     lo, hi = centres.min(0) - _ROI_RADIUS, centres.max(0) + _ROI_RADIUS
     step = 1e3 * spacing
+    shift = 1e3 * offset
     axes = [
-        np.arange(np.floor(a / step) * step, b + step, step) for a, b in zip(lo, hi)
+        np.arange(np.floor(a / step) * step, b + step, step) + shift
+        for a, b in zip(lo, hi)
     ]
     grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
     dist, nearest = cKDTree(centres).query(grid)
@@ -159,18 +166,23 @@ def deep_source_positions(spacing=DEEP_SPACING):
     return positions
 
 
-def _deep_src_fname(spacing):
-    return f"fsaverage-deep-{1e3 * spacing:g}mm-src.fif"
+def _deep_src_fname(spacing, offset):
+    shifted = f"-offset{1e3 * offset:g}mm" if offset else ""
+    return f"fsaverage-deep-{1e3 * spacing:g}mm{shifted}-src.fif"
 
 
 @verbose
-def make_deep_source_space(spacing=DEEP_SPACING, *, subjects_dir=None, verbose=None):
+def make_deep_source_space(
+    spacing=DEEP_SPACING, *, offset=0.0, subjects_dir=None, verbose=None
+):
     """The template's cortex and deep structures as one mixed source space (cached).
 
     Parameters
     ----------
     spacing : float
         Grid spacing of the deep sources (m).
+    offset : float
+        Shift of their grid (m), see :func:`deep_source_positions`.
     subjects_dir : path-like | None
         As in :func:`~mne_brainforge.datasets.fetch_fsaverage`.
     %(verbose)s
@@ -195,13 +207,14 @@ def make_deep_source_space(spacing=DEEP_SPACING, *, subjects_dir=None, verbose=N
     'mixed'
     """
     spacing = check_number(spacing, "spacing", minimum=2e-3, maximum=10e-3)
+    offset = check_number(offset, "offset", minimum=0, maximum=spacing)
     subjects_dir = subjects_dir or _default_subjects_dir()
-    fname = _bem_dir(subjects_dir) / _deep_src_fname(spacing)
+    fname = _bem_dir(subjects_dir) / _deep_src_fname(spacing, offset)
 
     def write(tmp):
         logger.info(f"Building the deep source space ({1e3 * spacing:g} mm grid)")
         deep = []
-        for name, rr in deep_source_positions(spacing).items():
+        for name, rr in deep_source_positions(spacing, offset=offset).items():
             nn = np.tile([0.0, 0.0, 1.0], (len(rr), 1))
             deep += mne.setup_volume_source_space(
                 SUBJECT,

@@ -356,12 +356,13 @@ def make_fsaverage_forward(
         pretrained models were trained on all of them: a forward made with
         ``mindist > 0`` lacks some sources and only fits a model trained on it
         (:func:`mne_brainforge.training.train_model`).
-    deep : bool
+    deep : bool | mne.SourceSpaces
         Add the deep sources (thalamus, hippocampus, amygdala, caudate and
         putamen on a 5 mm grid, free orientation) to the cortex: the forward is
         then on the mixed source space of
         :func:`~mne_brainforge.head.make_deep_source_space`, and estimates on
-        it are :class:`mne.MixedSourceEstimate`.
+        it are :class:`mne.MixedSourceEstimate`. A mixed source space of that
+        function (another spacing or grid offset) is used as given.
     n_jobs : int | None
         Number of jobs, as in :func:`mne.make_forward_solution`.
     %(verbose)s
@@ -407,10 +408,18 @@ def make_fsaverage_forward(
     """
     info = _get_info(info)
     mindist = check_number(mindist, "mindist", minimum=0)
-    _validate_type(deep, bool, "deep")
+    _validate_type(deep, (bool, mne.SourceSpaces), "deep")
+    if isinstance(deep, mne.SourceSpaces) and deep.kind != "mixed":
+        raise ValueError(
+            f"deep must be True/False or a mixed source space of "
+            f"make_deep_source_space, got a {deep.kind} source space."
+        )
     picks = check_eeg_positions(info)
     info = mne.pick_info(info, picks)  # a copy: the caller's Info is untouched
-    src = make_deep_source_space() if deep else read_fsaverage_source_space()
+    if isinstance(deep, mne.SourceSpaces):
+        src = deep
+    else:
+        src = make_deep_source_space() if deep else read_fsaverage_source_space()
     bem = make_fsaverage_bem_solution(conductivity, skull_thickness=skull_thickness)
     logger.info(f"Computing the fsaverage forward model for {len(picks)} EEG channels")
     return mne.make_forward_solution(

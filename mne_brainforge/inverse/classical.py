@@ -19,7 +19,12 @@ class MNEInverse:
     Calling it with ``(evoked, forward, noise_cov)`` returns a signed
     (``pick_ori='normal'``) :class:`mne.SourceEstimate`. The inverse operator
     (by default loose 0.2, depth 0.8: MNE's defaults for surface source spaces) is made
-    and prepared once per forward and covariance and reused.
+    and prepared once per forward and covariance and reused. On a mixed
+    forward (cortex + deep sources, ``make_fsaverage_forward(info, deep=True)``)
+    the deep sources are free (``loose=dict(surface=loose, discrete=1)``) and
+    the estimate is an :class:`mne.MixedSourceEstimate` of unsigned
+    amplitudes (``pick_ori=None``: MNE cannot pick the normal of a volume
+    source).
 
     Parameters
     ----------
@@ -67,14 +72,17 @@ class MNEInverse:
             self.lambda2,
             self.loose,
         )
+        mixed = _is_mixed(forward)
         if key not in self._cache:
-            fwd = forward
-            if self.loose == 0:
+            fwd, loose = forward, self.loose
+            if mixed:
+                loose = dict(surface=self.loose, discrete=1.0)
+            elif self.loose == 0:
                 fwd = mne.convert_forward_solution(
                     forward, surf_ori=True, verbose=False
                 )
             inv = mne.minimum_norm.make_inverse_operator(
-                evoked.info, fwd, noise_cov, loose=self.loose, depth=0.8, verbose=False
+                evoked.info, fwd, noise_cov, loose=loose, depth=0.8, verbose=False
             )
             inv = mne.minimum_norm.prepare_inverse_operator(
                 inv, evoked.nave, self.lambda2, self.method, verbose=False
@@ -87,7 +95,7 @@ class MNEInverse:
             self.lambda2,
             self.method,
             prepared=True,
-            pick_ori=None if self.loose == 0 else "normal",
+            pick_ori=None if self.loose == 0 or mixed else "normal",
             verbose=False,
         )
 
@@ -115,6 +123,10 @@ class MNEInverse:
         return mne.beamformer.apply_lcmv(evoked, filters, verbose=False)
 
 
+def _is_mixed(forward):
+    return forward["src"].kind == "mixed"
+
+
 def _full_stc(stc, forward):
     """``stc`` (a few active sources) on all sources of ``forward``, zeros elsewhere."""
     vertices = [s["vertno"] for s in forward["src"]]
@@ -127,11 +139,16 @@ def _full_stc(stc, forward):
     )
     data = np.zeros((sum(len(v) for v in vertices), stc.data.shape[1]))
     data[rows] = stc.data
-    return mne.SourceEstimate(data, vertices, tmin=stc.tmin, tstep=stc.tstep)
+    kind = mne.MixedSourceEstimate if _is_mixed(forward) else mne.SourceEstimate
+    return kind(data, vertices, tmin=stc.tmin, tstep=stc.tstep)
 
 
 class _SparseInverse:
-    """Shared call convention: cortex-normal forward (converted once), full output."""
+    """Shared call convention: cortex-normal forward (converted once), full output.
+
+    A mixed forward stays as it is: cortex-normal cortex, free deep sources
+    (``loose=dict(surface=0, discrete=1)``), unsigned amplitudes.
+    """
 
     def __init__(self, alpha, depth):
         self.alpha = check_number(alpha, "alpha", minimum=0, strict=True)
@@ -142,10 +159,13 @@ class _SparseInverse:
         return f"<{type(self).__name__} | alpha={self.alpha:g}>"
 
     def __call__(self, evoked, forward, noise_cov):
+        if _is_mixed(forward):
+            loose = dict(surface=0.0, discrete=1.0)
+            return _full_stc(self._solve(evoked, forward, noise_cov, loose), forward)
         if id(forward) not in self._fixed:  # keep the forward alive with its id
             self._fixed = {id(forward): (forward, cortex_normal(forward))}
         fixed = self._fixed[id(forward)][1]
-        stc = self._solve(evoked, fixed, noise_cov)
+        stc = self._solve(evoked, fixed, noise_cov, 0.0)
         return _full_stc(stc, fixed)
 
 
@@ -194,13 +214,13 @@ class MixedNorm(_SparseInverse):
             )
         self.n_mxne_iter, self.time_pca = int(n_mxne_iter), bool(time_pca)
 
-    def _solve(self, evoked, forward, noise_cov):
+    def _solve(self, evoked, forward, noise_cov, loose):
         return mne.inverse_sparse.mixed_norm(
             evoked,
             forward,
             noise_cov,
             alpha=self.alpha,
-            loose=0.0,
+            loose=loose,
             depth=self.depth,
             n_mxne_iter=self.n_mxne_iter,
             time_pca=self.time_pca,
@@ -258,13 +278,13 @@ class GammaMap(_SparseInverse):
             int(update_mode),
         )
 
-    def _solve(self, evoked, forward, noise_cov):
+    def _solve(self, evoked, forward, noise_cov, loose):
         return mne.inverse_sparse.gamma_map(
             evoked,
             forward,
             noise_cov,
             alpha=self.alpha,
-            loose=0.0,
+            loose=loose,
             depth=self.depth,
             tol=self.tol,
             maxit=self.maxit,
