@@ -37,9 +37,16 @@ from tqdm.auto import tqdm
 
 from ..head import DEEP_STRUCTURES, make_fsaverage_forward, source_gain, source_graph
 from ..head.montage import make_montage_info
-from ..utils import atomic_write_text, check_number, check_option, check_type
+from ..utils import (
+    atomic_write_text,
+    check_int,
+    check_number,
+    check_option,
+    check_type,
+)
 from .testdata import (
     _draw_centres,
+    _info_rows,
     _noisy_evoked,
     _patch,
     make_truth_forward,
@@ -160,8 +167,12 @@ def make_deep_test_case(
     case : DeepTestCase
         Data, noise covariance and the truth.
     """
+    check_type(info, mne.Info, "info")
     check_type(fwd_true, mne.Forward, "fwd_true")
     check_option("condition", condition, CONDITIONS)
+    n_cortex = check_int(n_cortex, "n_cortex", minimum=1)
+    deep_amplitude = check_number(deep_amplitude, "deep_amplitude", minimum=0)
+    cortex_amplitude = check_number(cortex_amplitude, "cortex_amplitude", minimum=0)
     check_option("structure", structure, DEEP_STRUCTURES)
     check_option("side", side, (-1, 1))
     if fwd_true["src"].kind != "mixed":
@@ -171,10 +182,7 @@ def make_deep_test_case(
         )
     rng = np.random.default_rng(seed)
     gain, ch_names = source_gain(fwd_true)
-    eeg = [
-        info.ch_names[p] for p in mne.pick_types(info, meg=False, eeg=True, exclude=())
-    ]
-    gain = gain[[ch_names.index(name) for name in eeg]]
+    eeg, gain = _info_rows(info, gain, ch_names)
     src = fwd_true["src"]
     n_cortex_sources = sum(s["nuse"] for s in src[:2])
     cortex_gain = gain[:, :n_cortex_sources]

@@ -532,6 +532,20 @@ def _power(data):
     return float(np.sum(_average_reference(data) ** 2))
 
 
+def _info_rows(info, gain, ch_names):
+    """The EEG channel names of ``info`` and the rows of ``gain`` for them."""
+    eeg = [
+        info.ch_names[p] for p in mne.pick_types(info, meg=False, eeg=True, exclude=())
+    ]
+    missing = sorted(set(eeg) - set(ch_names))
+    if missing:
+        raise ValueError(
+            f"fwd_true lacks {len(missing)} EEG channels of info ({missing[:5]}); make "
+            "it from the same montage (make_truth_forward(info, ...))."
+        )
+    return eeg, gain[[ch_names.index(name) for name in eeg]]
+
+
 def _noisy_evoked(info, eeg, signal, gain, noise, snr_db, channel_level_sd, tmin, rng):
     """The test case's evoked (signal + noise at the SNR) and its noise covariance.
 
@@ -686,16 +700,7 @@ def make_test_case(
     rng = np.random.default_rng(seed)
     fwd = cortex_normal(fwd_true)
     gain, ch_names = fixed_orientation_gain(fwd)
-    eeg = [
-        info.ch_names[p] for p in mne.pick_types(info, meg=False, eeg=True, exclude=())
-    ]
-    missing = sorted(set(eeg) - set(ch_names))
-    if missing:
-        raise ValueError(
-            f"fwd_true lacks {len(missing)} EEG channels of info ({missing[:5]}); make "
-            "it from the same montage (make_truth_forward(info, ...))."
-        )
-    gain = gain[[ch_names.index(name) for name in eeg]]
+    eeg, gain = _info_rows(info, gain, ch_names)
     src = fwd["src"]
     if graph is None:
         graph = source_graph(src, verbose=False)

@@ -71,9 +71,13 @@ def compare_inverse_methods(
 
     Returns
     -------
-    stcs : dict of str -> mne.SourceEstimate
+    stcs : dict of str -> mne.SourceEstimate | mne.MixedSourceEstimate
         Signed cortex-normal estimates on the same vertices and times, in the
-        order of ``methods``, keyed by the names above.
+        order of ``methods``, keyed by the names above; on a mixed forward
+        (``make_fsaverage_forward(info, deep=True)``) unsigned
+        :class:`mne.MixedSourceEstimate` amplitudes (free deep sources,
+        ``loose=dict(surface=0.2, discrete=1)``; see
+        :class:`~mne_brainforge.inverse.MNEInverse`).
 
     See Also
     --------
