@@ -153,12 +153,17 @@ def test_deep_test_case_and_scores(fwd_deep, fwd_deep_true):
     data[n_cortex + nearest] = 1.0
     stc = mne.MixedSourceEstimate(data, [s["vertno"] for s in src], 0, 0.01)
     scores = score_deep(stc, src, case)
-    assert scores["detected"] and not scores["false_deep"]
+    assert scores["detected"] and scores["peak_in_structure"]
+    assert not scores["false_deep"]
     assert scores["deep_error_mm"] == pytest.approx(1e3 * distance.min())
     assert scores["deep_share"] == pytest.approx(1.0)
     data[n_cortex + 3] = 0.8  # a thalamic source at 80% of the maximum
     scores = score_deep(stc, src, case)
     assert scores["detected"] and scores["false_deep"]
+    data[n_cortex + 3] = 1.5  # now the thalamus is the peak
+    scores = score_deep(stc, src, case)
+    assert scores["detected"] and not scores["peak_in_structure"]
+    data[n_cortex + 3] = 0.8
     data[n_cortex + nearest] = 0.0
     data[:n_cortex:100] = 2.0  # now the cortex dominates: nothing deep is found
     scores = score_deep(stc, src, case)
