@@ -1,7 +1,8 @@
 """Benchmark the batched simulation engine against the per-window EEGSimulator.
 
 Run:  python benchmarks/bench_engine.py [--batches 20] [--heads all|cached]
-Writes docs/benchmarks/engine.{md,json} and docs/simulation_engine/*.png.
+Writes docs/benchmarks/engine.{md,json} and docs/simulation_engine/*.png
+(``--waveforms-only``: only the figure of the waveform families).
 
 Setting of the throughput figures: 64 channels (the 10-10 cap), 1 s windows at
 100 Hz, batch 256, 0-5 sources, random noise kind and SNR; the old
@@ -375,6 +376,16 @@ if __name__ == "__main__":
         help="build the default TVB library if it is not cached (about 15-45 min); "
         "else a reduced library is simulated (a few minutes)",
     )
+    parser.add_argument(
+        "--waveforms-only",
+        action="store_true",
+        help="only draw docs/simulation_engine/waveform_families.png",
+    )
     args = parser.parse_args()
     heads = DEFAULT_HEADS if args.heads == "all" else DEFAULT_HEADS[:1]
-    main(args.batches, heads, args.full_library)
+    if args.waveforms_only:
+        FIG.mkdir(parents=True, exist_ok=True)
+        library = _library(args.full_library)[0]
+        _plot_waveforms(fetch_waveform_bank(library, sfreq=100.0, n_times=100))
+    else:
+        main(args.batches, heads, args.full_library)

@@ -78,6 +78,14 @@ def spike_library():
 
 
 @pytest.fixture(scope="session")
+def regime_waveforms():
+    """The TVB Jansen-Rit regimes (rhythmic, alpha), 2.5 s each (a real TVB run)."""
+    from mne_brainforge.simulation import simulate_regimes
+
+    return simulate_regimes(duration=3.5, sfreq=500.0)
+
+
+@pytest.fixture(scope="session")
 def fwd32(subjects_dir):
     info = make_montage_info("biosemi32")
     return make_fsaverage_forward(info, verbose="error")

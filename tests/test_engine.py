@@ -29,8 +29,14 @@ def family(fwd64):
 
 
 @pytest.fixture(scope="module")
-def bank(spike_library):
-    return make_waveform_bank(spike_library, sfreq=100.0, n_times=100, n_per_family=50)
+def bank(spike_library, regime_waveforms):
+    return make_waveform_bank(
+        spike_library,
+        sfreq=100.0,
+        n_times=100,
+        n_per_family=50,
+        regimes=regime_waveforms,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +55,30 @@ def test_waveform_bank(bank):
     windows = bank.windows(*index)
     assert windows.shape == (2, 100)
     assert windows[1].abs().argmax() == 0 and windows[0].abs().argmax() == 99
+
+
+def _dominant_hz(signals, sfreq):
+    spectrum = np.abs(np.fft.rfft(signals - signals.mean(1, keepdims=True), axis=1))
+    return np.fft.rfftfreq(signals.shape[1], 1 / sfreq)[spectrum.argmax(1)]
+
+
+def test_tvb_regimes(regime_waveforms):
+    """TVB's rhythmic regime discharges at 2.5-4 Hz, its alpha regime at 10-11 Hz."""
+    rhythmic, alpha = regime_waveforms["rhythmic"], regime_waveforms["alpha"]
+    assert rhythmic.shape == (6 * 76, 1250) and alpha.shape == (4 * 76, 1250)
+    np.testing.assert_array_less(np.ptp(rhythmic, 1), 30)  # mV, not diverged
+    assert np.all(np.ptp(rhythmic, 1) > 5)  # every region discharges
+    hz = _dominant_hz(rhythmic, 500.0)
+    assert np.mean((hz >= 2.0) & (hz <= 4.5)) > 0.9, np.percentile(hz, [5, 50, 95])
+    hz = _dominant_hz(alpha, 500.0)
+    assert np.mean((hz >= 8.5) & (hz <= 12)) > 0.9, np.percentile(hz, [5, 50, 95])
+
+
+def test_bank_needs_the_regimes(spike_library, regime_waveforms):
+    with pytest.raises(ValueError, match="lacks the waveforms of .'alpha'"):
+        make_waveform_bank(
+            spike_library, regimes={"rhythmic": regime_waveforms["rhythmic"]}
+        )
 
 
 def test_noise_free_eeg_is_gain_times_sources(family, bank):
@@ -233,8 +263,10 @@ def test_short_background_is_mirrored(spike_library):
         background=spike_library.background[:, :500],  # 1 s at 500 Hz
         sfreq=spike_library.sfreq,
     )
-    bank = make_waveform_bank(short, sfreq=100.0, n_times=100, n_per_family=20)
-    background = bank.waveforms[bank.family == WAVEFORM_FAMILIES.index("background")]
+    bank = make_waveform_bank(
+        short, sfreq=100.0, n_times=100, n_per_family=20, families=["background"]
+    )
+    background = bank.waveforms
     assert background.shape == (20, 200)
     assert torch.all(background.abs().amax(1) == 1)
     with pytest.raises(ValueError, match="shorter than a window"):
@@ -242,4 +274,5 @@ def test_short_background_is_mirrored(spike_library):
             SimpleNamespace(**{**vars(short), "background": short.background[:, :200]}),
             sfreq=100.0,
             n_times=100,
+            families=["background"],
         )

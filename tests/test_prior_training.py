@@ -13,9 +13,15 @@ NET = dict(d_model=16, cnn_channels=(4,), n_heads=2, n_layers=1, dim_feedforward
 
 
 @pytest.fixture(scope="module")
-def generator(fwd32, spike_library):
+def generator(fwd32, spike_library, regime_waveforms):
     family = HeadModelFamily([fwd32])
-    bank = make_waveform_bank(spike_library, sfreq=100.0, n_times=100, n_per_family=20)
+    bank = make_waveform_bank(
+        spike_library,
+        sfreq=100.0,
+        n_times=100,
+        n_per_family=20,
+        regimes=regime_waveforms,
+    )
     return BatchedEEGGenerator(
         family, bank, channel_sets=[family.channel_set("biosemi32")]
     )

@@ -15,7 +15,7 @@ from .library import (
     fetch_waveform_library,
     read_waveform_library,
 )
-from .neural_mass import load_connectivity, simulate_jansen_rit
+from .neural_mass import load_connectivity, simulate_jansen_rit, simulate_regimes
 from .patches import Patch, grow_patch, random_patches
 from .spikes import extract_background, extract_spikes
 from .synthesis import NOISE_KINDS, add_noise_at_snr, make_noise, measured_snr
@@ -53,4 +53,5 @@ __all__ = [
     "random_patches",
     "read_waveform_library",
     "simulate_jansen_rit",
+    "simulate_regimes",
 ]

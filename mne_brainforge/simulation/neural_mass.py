@@ -11,6 +11,7 @@ Time arguments of this module are in seconds; The Virtual Brain (TVB) works
 in milliseconds internally and the conversion is done here.
 """
 
+import functools
 import inspect
 import logging
 import os
@@ -23,12 +24,16 @@ from pathlib import Path
 import numpy as np
 from mne.utils import logger, verbose
 
+from ..utils import check_number
+
 __all__ = [
     "DEFAULT_CONNECTIVITY",
     "TVB_CONNECTIVITIES",
     "load_connectivity",
+    "JANSEN_RIT_REGIMES",
     "simulate_jansen_rit",
     "simulate_many",
+    "simulate_regimes",
     "task_seed",
 ]
 #: Connectomes shipped with ``tvb-data`` (``tvb_data/connectivity/<name>.zip``).
@@ -51,6 +56,20 @@ DEFAULT_MU = 0.09
 DEFAULT_NOISE = 1.0
 DEFAULT_COUPLING = 0.1
 DEFAULT_SPEED = 3.0  # m/s (= mm/ms), TVB's default conduction speed
+
+#: Jansen-Rit regimes beyond isolated spikes, every region of the network in
+#: the regime (``a_target = a_other = A``, coupling 0.1, ``connectivity_76``):
+#: name -> the excitatory gains ``A`` (mV), mean inputs ``mu`` (ms^-1) and
+#: noise levels simulated (all combinations). From a sweep of A 3.25-4.2 mV,
+#: mu 0.09-0.22 ms^-1, noise 0.25-1 (dominant frequency and spike rate of a
+#: region): ``'rhythmic'``, a gain above 3.5 mV at low input, gives periodic
+#: spike(-wave) discharges at 2.5-4 Hz (ictal-like; A 3.7: 2.9 Hz, 4.2: 3.9 Hz);
+#: ``'alpha'``, the physiological gain at a higher input, gives the 10-11 Hz
+#: limit cycle of Jansen & Rit (1995), waxing and waning with more noise.
+JANSEN_RIT_REGIMES = {
+    "rhythmic": dict(a=(3.7, 3.9, 4.2), mu=(0.09,), noise=(0.25, 1.0)),
+    "alpha": dict(a=(3.25,), mu=(0.15, 0.22), noise=(0.25, 1.0)),
+}
 
 # Jansen-Rit input range [p_min, p_max] in ms^-1 (TVB's defaults); half of it
 # is the noise scale of TVB's Jansen-Rit demo.
@@ -656,3 +675,93 @@ def simulate_many(
                         fut.cancel()
                     raise
     return results
+
+
+def _after_transient(signals, sfreq, region, setting, seed, *, transient):
+    """Worker post-processing: drop the start-up, remove each region's median."""
+    kept = signals[:, int(round(transient * sfreq)) :]
+    return (kept - np.median(kept, axis=1, keepdims=True)).astype(np.float32)
+
+
+@verbose
+def simulate_regimes(
+    regimes=None,
+    *,
+    duration=3.0,
+    sfreq=500.0,
+    transient=1.0,
+    connectivity=DEFAULT_CONNECTIVITY,
+    seed=0,
+    n_jobs=2,
+    verbose=None,
+):
+    """Simulate the Jansen-Rit regimes of :data:`JANSEN_RIT_REGIMES`.
+
+    One network per regime, gain, input and noise level, every region in the
+    regime; each region's output after the start-up transient is one waveform.
+
+    Parameters
+    ----------
+    regimes : sequence of str | None
+        Names of :data:`JANSEN_RIT_REGIMES`; None for all.
+    duration : float
+        Simulated time of each network (s), ``transient`` included.
+    sfreq : float
+        Output sampling rate (Hz); ``1000 / sfreq`` must be an integer (TVB
+        integrates with 1 ms steps and averages over each output period).
+    transient : float
+        Start-up time dropped from every output (s).
+    connectivity : str | path-like
+        The connectome (see :func:`load_connectivity`).
+    seed : int
+        Global seed: the same seed gives the same waveforms.
+    n_jobs : int
+        Worker processes (see :func:`simulate_many`).
+    %(verbose)s
+
+    Returns
+    -------
+    waveforms : dict of str -> ndarray, shape (n_waveforms, n_times)
+        Per regime, the regions' outputs (mV relative to their median), one
+        block of ``n_regions`` rows per (A, mu, noise) combination, in the
+        order of :data:`JANSEN_RIT_REGIMES`.
+
+    Examples
+    --------
+    >>> from mne_brainforge.simulation import simulate_regimes
+    >>> waveforms = simulate_regimes(["alpha"], duration=3.0)
+    >>> waveforms["alpha"].shape  # 4 settings x 76 regions, 2 s at 500 Hz
+    (304, 1000)
+    """
+    regimes = tuple(JANSEN_RIT_REGIMES) if regimes is None else tuple(regimes)
+    unknown = sorted(set(regimes) - set(JANSEN_RIT_REGIMES))
+    if unknown or not regimes:
+        raise ValueError(
+            f"regimes must be among {tuple(JANSEN_RIT_REGIMES)}, got {regimes}."
+        )
+    transient = check_number(transient, "transient", minimum=0)
+    duration = check_number(duration, "duration", minimum=transient, strict=True)
+    func = functools.partial(_after_transient, transient=transient)
+    out = {}
+    for r, name in enumerate(regimes):
+        params = JANSEN_RIT_REGIMES[name]
+        settings = [(mu, noise) for mu in params["mu"] for noise in params["noise"]]
+        blocks = []
+        for k, gain in enumerate(params["a"]):
+            results = simulate_many(
+                [0],  # every region has the gain: the target is immaterial
+                settings,
+                connectivity=connectivity,
+                func=func,
+                seed=task_seed(seed, r, k),
+                n_jobs=n_jobs,
+                a_target=gain,
+                a_other=gain,
+                duration=duration,
+                sfreq_out=sfreq,
+                verbose=verbose,
+            )
+            blocks += [res["result"] for res in results]
+        out[name] = np.concatenate(blocks)
+        logger.info(f"Jansen-Rit regime {name!r}: {len(out[name])} waveforms.")
+    return out

@@ -11,14 +11,15 @@ Families (:data:`WAVEFORM_FAMILIES`):
 - ``'spike'``: interictal-like spikes of the TVB Jansen-Rit waveform library
   (:func:`~mne_brainforge.simulation.fetch_waveform_library`), resampled with
   :func:`mne.filter.resample`.
-- ``'rhythmic'``: rhythmic (ictal-like) spike trains at 2.5-4 Hz built from
-  the same TVB spikes with jittered intervals and amplitudes (not a TVB ictal
-  regime: a train of the library's isolated discharges).
+- ``'rhythmic'``: periodic spike(-wave) discharges at 2.5-4 Hz, ictal-like:
+  TVB Jansen-Rit networks in the rhythmic regime of
+  :data:`~mne_brainforge.simulation.neural_mass.JANSEN_RIT_REGIMES`
+  (excitatory gain A 3.7-4.2 mV, low input).
 - ``'erp'``: 2-3 Gaussian components of random sign, latency (20-400 ms after
   onset) and width (10-60 ms), like evoked responses.
 - ``'burst'``: Gaussian-windowed oscillations (4-30 Hz, 100-400 ms).
-- ``'alpha'``: sustained 8-12 Hz oscillations with a slow amplitude
-  modulation.
+- ``'alpha'``: 10-11 Hz oscillations, TVB Jansen-Rit networks in their alpha
+  regime (the physiological gain A = 3.25 mV at a higher input).
 - ``'background'``: background segments of the TVB library (Jansen-Rit
   regions in their noisy steady state); segments shorter than two windows
   are extended by their mirror image.
@@ -32,10 +33,11 @@ from mne.filter import resample
 from mne.utils import logger, verbose
 
 from ..utils import array_sha256, cached_file, check_int, check_number, get_data_path
+from .neural_mass import JANSEN_RIT_REGIMES, simulate_regimes
 
 #: Waveform families of :func:`make_waveform_bank`.
 WAVEFORM_FAMILIES = ("spike", "rhythmic", "erp", "burst", "alpha", "background")
-_BANK_REVISION = 1
+_BANK_REVISION = 2
 
 
 @dataclass
@@ -175,23 +177,6 @@ def _centred(spikes, length):
     return out
 
 
-def _spike_trains(spikes, n, length, sfreq, rng):
-    """Trains of library spikes at 2.5-4 Hz with jittered intervals and amplitudes."""
-    out = np.zeros((n, length))
-    half = spikes.shape[1] // 2
-    for row in out:
-        rate = rng.uniform(2.5, 4.0)
-        t = rng.uniform(-1 / rate, 0) * sfreq
-        while t < length + half:
-            spike = spikes[rng.integers(len(spikes))] * rng.uniform(0.7, 1.0)
-            start = int(round(t)) - half
-            lo, hi = max(start, 0), min(start + spikes.shape[1], length)
-            if hi > lo:
-                row[lo:hi] += spike[lo - start : hi - start]
-            t += sfreq / rate * rng.uniform(0.85, 1.15)
-    return out
-
-
 def _erps(n, length, sfreq, rng):
     t = (np.arange(length) - length // 2) / sfreq  # onset at the centre
     out = np.zeros((n, length))
@@ -215,33 +200,34 @@ def _bursts(n, length, sfreq, rng):
     return np.exp(-0.5 * (t / width) ** 2) * np.sin(2 * np.pi * freq * t + phase)
 
 
-def _alpha(n, length, sfreq, rng):
-    t = np.arange(length) / sfreq
-    freq = rng.uniform(8.0, min(12.0, 0.4 * sfreq), (n, 1))
-    phase = rng.uniform(0, 2 * np.pi, (n, 2))
-    mod_freq = rng.uniform(0.3, 1.5, (n, 1))
-    envelope = 1 + 0.5 * np.sin(2 * np.pi * mod_freq * t + phase[:, 1:])
-    return envelope * np.sin(2 * np.pi * freq * t + phase[:, :1])
+def _random_windows(signals, n, length, rng):
+    """``n`` random ``length``-sample slices of the rows of ``signals``, mean removed.
 
-
-def _background(library, n, length, sfreq, rng):
-    """Library background segments; ones shorter than ``length`` are mirrored on."""
-    background = _resampled(library.background, library.sfreq, sfreq)
-    if 2 * background.shape[1] < length:
+    Rows shorter than ``length`` are extended by their mirror image (continuous
+    at the seam, no jump).
+    """
+    if 2 * signals.shape[1] < length:
         raise ValueError(
-            f"The library's background segments ({background.shape[1]} samples at "
-            f"{sfreq:g} Hz) are shorter than a window ({length // 2} samples)."
+            f"Segments of {signals.shape[1]} samples are shorter than a window "
+            f"({length // 2} samples)."
         )
-    if background.shape[1] < length:  # continuous at the seam, no jump
-        background = np.concatenate([background, background[:, ::-1]], axis=1)
-    rows = rng.integers(len(background), size=n)
-    starts = rng.integers(background.shape[1] - length + 1, size=n)
-    segments = background[rows[:, None], starts[:, None] + np.arange(length)]
+    if signals.shape[1] < length:
+        signals = np.concatenate([signals, signals[:, ::-1]], axis=1)
+    rows = rng.integers(len(signals), size=n)
+    starts = rng.integers(signals.shape[1] - length + 1, size=n)
+    segments = signals[rows[:, None], starts[:, None] + np.arange(length)]
     return segments - segments.mean(axis=1, keepdims=True)
 
 
 def make_waveform_bank(
-    library, *, sfreq=100.0, n_times=100, n_per_family=500, families=None, seed=0
+    library,
+    *,
+    sfreq=100.0,
+    n_times=100,
+    n_per_family=500,
+    families=None,
+    regimes=None,
+    seed=0,
 ):
     """Build a :class:`WaveformBank` from a TVB waveform library.
 
@@ -255,12 +241,18 @@ def make_waveform_bank(
     n_times : int
         Window length (samples); waveforms are twice as long.
     n_per_family : int
-        Waveforms of each parametric family (``'spike'`` keeps every library
+        Waveforms of each family but ``'spike'`` (which keeps every library
         spike).
     families : sequence of str | None
         Families to include (:data:`WAVEFORM_FAMILIES`); None for all.
+    regimes : dict of str -> ndarray | None
+        The TVB regimes' waveforms of ``'rhythmic'`` and ``'alpha'``, sampled at
+        ``library.sfreq``, as
+        :func:`~mne_brainforge.simulation.neural_mass.simulate_regimes` returns
+        them (each at least one window long); None simulates them when those
+        families are asked for (tens of seconds on two cores).
     seed : int
-        Seed of the parametric families.
+        Seed of the draws (and of the regimes' simulation).
 
     Returns
     -------
@@ -281,14 +273,30 @@ def make_waveform_bank(
         raise ValueError(f"families must be among {WAVEFORM_FAMILIES}, got {families}.")
     rng = np.random.default_rng(seed)
     length = 2 * n_times
+    needed = [name for name in JANSEN_RIT_REGIMES if name in families]
+    if regimes is None and needed:
+        regimes = simulate_regimes(
+            needed,
+            duration=2.0 + length / sfreq,  # 1 s start-up, a window, 1 s spare
+            sfreq=library.sfreq,
+            seed=seed,
+        )
+    missing = sorted(set(needed) - set(regimes or {}))
+    if missing:
+        raise ValueError(f"regimes lacks the waveforms of {missing}.")
+
+    def tvb(signals):
+        signals = _resampled(signals, library.sfreq, sfreq)
+        return _random_windows(signals, n_per_family, length, rng)
+
     spikes = _unit(_resampled(library.spikes, library.sfreq, sfreq))
     build = {
         "spike": lambda: _centred(spikes, length),
-        "rhythmic": lambda: _spike_trains(spikes, n_per_family, length, sfreq, rng),
+        "rhythmic": lambda: tvb(regimes["rhythmic"]),
         "erp": lambda: _erps(n_per_family, length, sfreq, rng),
         "burst": lambda: _bursts(n_per_family, length, sfreq, rng),
-        "alpha": lambda: _alpha(n_per_family, length, sfreq, rng),
-        "background": lambda: _background(library, n_per_family, length, sfreq, rng),
+        "alpha": lambda: tvb(regimes["alpha"]),
+        "background": lambda: tvb(library.background),
     }
     waves = [_unit(build[name]()) for name in families]
     return WaveformBank(
