@@ -103,3 +103,21 @@ def test_fine_tuning_leaves_the_given_model(generator, parcellation):
     for a, b in zip(before, base.net.parameters()):
         torch.testing.assert_close(a, b)
     assert any(not torch.equal(a, b) for a, b in zip(before, tuned.net.parameters()))
+
+
+def test_learning_rate_schedule_for_any_number_of_steps():
+    """OneCycleLR divided by zero at 20 steps (warm-up of exactly one step)."""
+    from mne_brainforge.training.prior import _warmup_fraction
+
+    for steps in (1, 2, 3, 4, 20, 40, 57):
+        param = torch.nn.Parameter(torch.zeros(1))
+        optimizer = torch.optim.SGD([param], lr=1e-3)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=1e-3, total_steps=steps, pct_start=_warmup_fraction(steps)
+        )
+        rates = []
+        for _ in range(steps - 1):
+            optimizer.step()
+            scheduler.step()
+            rates.append(scheduler.get_last_lr()[0])
+        assert all(np.isfinite(rates)) and max(rates, default=1e-3) <= 1e-3 + 1e-12

@@ -86,6 +86,12 @@ def _topomaps(batch, size, cache):
     return torch.as_tensor(np.stack(mats), dtype=torch.float32)
 
 
+def _warmup_fraction(steps):
+    """5 % warm-up, at least 2 steps: OneCycleLR divides by zero when the
+    warm-up ends on step 1 (e.g. 5 % of 20 steps) or on the last step."""
+    return max(0.05, 2 / steps) if steps >= 4 else 0.3
+
+
 @verbose
 def train_prior(
     generator,
@@ -296,7 +302,10 @@ class _PriorRun:
     def _loop(self, model, net, rank, world):
         optimizer = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=1e-4)
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=self.lr, total_steps=self.steps, pct_start=0.05
+            optimizer,
+            max_lr=self.lr,
+            total_steps=self.steps,
+            pct_start=_warmup_fraction(self.steps),
         )
         state = dict(step=0, wall_time_s=0.0, history=[])
         ckpt = self.checkpoint
