@@ -74,6 +74,13 @@ def test_tvb_regimes(regime_waveforms):
     assert np.mean((hz >= 8.5) & (hz <= 12)) > 0.9, np.percentile(hz, [5, 50, 95])
 
 
+def test_regime_subset_gives_the_same_waveforms(regime_waveforms):
+    from mne_brainforge.simulation import simulate_regimes
+
+    alpha = simulate_regimes(["alpha"], duration=3.5, sfreq=500.0)["alpha"]
+    np.testing.assert_array_equal(alpha, regime_waveforms["alpha"])
+
+
 def test_bank_needs_the_regimes(spike_library, regime_waveforms):
     with pytest.raises(ValueError, match="lacks the waveforms of .'alpha'"):
         make_waveform_bank(

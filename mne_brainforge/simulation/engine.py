@@ -447,7 +447,7 @@ class BatchedEEGGenerator:
         act = active.reshape(-1).nonzero().squeeze(1)
         c_act = centre.reshape(-1)[act]
         r = extent.reshape(-1)[act][:, None]
-        # row gathers: index_select is several times faster than [] on CPU
+        # row gathers with index_select: faster than [] indexing on the CPU
         dist = self.nb_distance.index_select(0, c_act)  # (A, K), sorted along K
         # rows are sorted by distance and d_eff >= dist: trim what no patch reaches
         used = int((dist <= r).sum(1).max()) if len(act) else 1

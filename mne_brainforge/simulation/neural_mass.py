@@ -743,7 +743,10 @@ def simulate_regimes(
     duration = check_number(duration, "duration", minimum=transient, strict=True)
     func = functools.partial(_after_transient, transient=transient)
     out = {}
-    for r, name in enumerate(regimes):
+    for name in regimes:
+        # the seed follows the regime, not its place in ``regimes``: a subset
+        # gives the same waveforms as the full set
+        r = list(JANSEN_RIT_REGIMES).index(name)
         params = JANSEN_RIT_REGIMES[name]
         settings = [(mu, noise) for mu in params["mu"] for noise in params["noise"]]
         blocks = []
