@@ -3,6 +3,7 @@
 import argparse
 import inspect
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -52,6 +53,21 @@ def _number(kind, minimum, strict):
 _positive_int = _number(int, 0, strict=True)
 _nonnegative_int = _number(int, 0, strict=False)
 _positive_float = _number(float, 0, strict=True)
+
+
+def _device(text):
+    """An argparse type: a torch device this machine has."""
+    import torch
+
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(
+            f"expected a torch device such as cpu, cuda or cuda:1, got {text!r}"
+        ) from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError("this machine has no CUDA device")
+    return device
 
 
 def _existing_file(text):
@@ -246,14 +262,22 @@ def _cmd_train(args):
 
 
 def _cmd_train_prior(args):
+    import torch
+
     from .head import make_head_model_family
     from .nn import BrainForgeModel
     from .simulation import BatchedEEGGenerator, fetch_waveform_bank
     from .training import train_prior
+    from .training.prior import is_main_process
 
     args.out.parent.mkdir(parents=True, exist_ok=True)  # before training, not after
     init = None if args.init is None else BrainForgeModel.load(args.init)
-    generator = BatchedEEGGenerator(make_head_model_family(), fetch_waveform_bank())
+    device = args.device
+    if device.type == "cuda" and device.index is None and "LOCAL_RANK" in os.environ:
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))  # one GPU a rank
+    generator = BatchedEEGGenerator(
+        make_head_model_family(), fetch_waveform_bank(), device=device
+    )
     model = train_prior(
         generator,
         init=init,
@@ -268,7 +292,8 @@ def _cmd_train_prior(args):
         accumulate=args.accumulate,
         verbose="info",
     )
-    _save_model(model, args)
+    if is_main_process():  # under torchrun every rank holds the same model
+        _save_model(model, args)
 
 
 def _cmd_benchmark(args):
@@ -537,8 +562,17 @@ def build_parser():
         "sparse Bayesian solve's prior, on batches drawn by the batched engine "
         "through the template head-model family (built and cached on first use), "
         "with every cap, dropout, reference and noise family. --nproc N runs N "
-        "DistributedDataParallel processes on the CPU (gloo). Defaults are those of "
+        "DistributedDataParallel processes on the CPU (gloo); for several GPUs or "
+        "machines, start it with torchrun --nproc-per-node N and --device cuda "
+        "(NCCL, one GPU per rank). Defaults are those of "
         "mne_brainforge.training.train_prior.",
+    )
+    prior.add_argument(
+        "--device",
+        type=_device,
+        default="cpu",
+        help="Where the batches are drawn and the network trains (cpu, cuda, "
+        "cuda:1; under torchrun, cuda means the rank's own GPU).",
     )
     prior.add_argument(
         "--out", type=Path, required=True, help="Model file to write (.pt)."

@@ -121,3 +121,63 @@ def test_learning_rate_schedule_for_any_number_of_steps():
             scheduler.step()
             rates.append(scheduler.get_last_lr()[0])
         assert all(np.isfinite(rates)) and max(rates, default=1e-3) <= 1e-3 + 1e-12
+
+
+_TORCHRUN_SCRIPT = """
+import pickle, sys
+import torch
+from mne_brainforge.training import train_prior
+from mne_brainforge.training.prior import is_main_process
+with open(sys.argv[1], "rb") as fid:
+    generator, kwargs = pickle.load(fid)
+model = train_prior(generator, verbose=False, **kwargs)
+if is_main_process():
+    model.save(sys.argv[2])
+"""
+
+
+@pytest.mark.slow
+def test_torchrun_ranks_match_one_process(generator, parcellation, tmp_path):
+    """Two ranks started by torchrun (env://, gloo) = one process accumulating 2 shards."""
+    import pickle
+    import subprocess
+    import sys
+
+    from mne_brainforge.nn import BrainForgeModel
+
+    net = dict(NET, dropout=0.0)
+    kwargs = dict(parcellation=parcellation, batch_size=4, net_kwargs=net, lr=3e-3)
+    with open(tmp_path / "setup.pkl", "wb") as fid:
+        pickle.dump((generator, dict(kwargs, steps=4)), fid)
+    (tmp_path / "train.py").write_text(_TORCHRUN_SCRIPT)
+    out = tmp_path / "model.pt"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += ["--nproc-per-node", "2", str(tmp_path / "train.py")]
+    command += [str(tmp_path / "setup.pkl"), str(out)]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ddp = BrainForgeModel.load(out)
+    assert ddp.config["training"]["nproc"] == 2
+    assert ddp.config["training"]["windows_seen"] == 32
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each rank (torchrun sets OMP_NUM_THREADS=1)
+    try:
+        one = train_prior(generator, steps=4, accumulate=2, verbose=False, **kwargs)
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(ddp.net.parameters(), one.net.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_distributed_backend_and_torchrun_checks(generator, parcellation, monkeypatch):
+    from mne_brainforge.training.prior import distributed_backend, is_main_process
+
+    assert distributed_backend("cuda:1") == "nccl"
+    assert distributed_backend(torch.device("cpu")) == "gloo"
+    assert is_main_process()
+    # as torchrun sets it: this process is one rank, nproc would spawn more
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "test")
+    monkeypatch.setenv("RANK", "1")
+    assert not is_main_process()
+    with pytest.raises(ValueError, match="torchrun"):
+        train_prior(generator, parcellation=parcellation, steps=1, nproc=2)

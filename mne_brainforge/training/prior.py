@@ -151,6 +151,8 @@ def train_prior(
     nproc : int
         Processes of a DistributedDataParallel run on the CPU (gloo backend,
         spawned here), each drawing its own shards; the gradients are averaged.
+        Under ``torchrun`` the ranks are torchrun's (leave ``nproc=1``): each
+        process trains as one rank, NCCL on CUDA and gloo on the CPU.
     accumulate : int
         Shards of ``batch_size`` windows per process and step, their gradients
         accumulated: a step sees ``nproc * accumulate`` shards either way, so
@@ -169,7 +171,12 @@ def train_prior(
     A DDP run and its one-process equivalent agree up to float summation
     order in the parameters; BatchNorm running statistics (used only at
     inference) follow rank 0's shards in the DDP run, all shards otherwise.
-    Multi-GPU (NCCL) runs are not built: on one GPU, pass a generator on CUDA.
+    Several GPUs, or several machines: start the script (or ``brainforge
+    train-prior --device cuda``) with ``torchrun --nproc-per-node N``; each rank
+    draws on its own device (``cuda:LOCAL_RANK``), the ranks meet through
+    torchrun's environment (``env://``) and average their gradients with NCCL;
+    every rank returns the same trained model and rank 0 writes the checkpoint.
+    On one GPU, a generator on CUDA and ``nproc=1`` suffice.
 
     Examples
     --------
@@ -186,7 +193,14 @@ def train_prior(
     if nproc > 1 and generator.device.type != "cpu":
         raise ValueError(
             f"nproc={nproc} runs DistributedDataParallel on the CPU (gloo), but the "
-            f"generator draws on {generator.device}: use nproc=1 on one GPU."
+            f"generator draws on {generator.device}: use nproc=1 on one GPU, or "
+            "torchrun --nproc-per-node N for several GPUs (NCCL)."
+        )
+    launched = torch.distributed.is_torchelastic_launched()
+    if launched and nproc > 1:
+        raise ValueError(
+            f"nproc={nproc} spawns ranks, but this process is already one of "
+            "torchrun's ranks: leave nproc at 1 and set torchrun's --nproc-per-node."
         )
     if init is not None:
         parcellation, config = init.parcellation, dict(init.config)
@@ -225,7 +239,10 @@ def train_prior(
         checkpoint_every=checkpoint_every,
         max_time=max_time,
     )
-    if nproc == 1:
+    if launched:
+        nproc = int(os.environ["WORLD_SIZE"])
+        state = run(int(os.environ["RANK"]), nproc)
+    elif nproc == 1:
         state = run(0, 1)
     else:
         with tempfile.TemporaryDirectory() as tmp:
@@ -254,6 +271,18 @@ def train_prior(
     return BrainForgeModel(net, parcellation, config)
 
 
+def distributed_backend(device):
+    """The collective backend of DDP ranks drawing on ``device``: NCCL on CUDA, else gloo."""
+    return "nccl" if torch.device(device).type == "cuda" else "gloo"
+
+
+def is_main_process():
+    """Whether this process writes results: not a torchrun rank other than 0."""
+    return not torch.distributed.is_torchelastic_launched() or (
+        int(os.environ.get("RANK", "0")) == 0
+    )
+
+
 def _free_port():
     """A free TCP port on the loopback interface, for the ranks' rendezvous."""
     with socket.socket() as sock:
@@ -279,18 +308,29 @@ class _PriorRun:
     max_time: object
 
     def __call__(self, rank, world, port=None):
-        net = self.net.to(self.generator.device)
-        if world > 1:
+        """Train as rank ``rank`` of ``world``; ``port``: the spawned ranks'
+        loopback rendezvous, None under torchrun (its ``env://``)."""
+        device = self.generator.device
+        net = self.net.to(device)
+        if port is not None:
             # spawn hands tensors over in shared memory: each rank steps its own copy
             net = copy.deepcopy(net)
-            torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+        if world > 1:
+            backend = distributed_backend(device)
+            if backend == "nccl":
+                torch.cuda.set_device(device)
+            else:  # the ranks of one machine share its cores
+                local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+                torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
             torch.distributed.init_process_group(
-                "gloo",
-                init_method=f"tcp://127.0.0.1:{port}",
+                backend,
+                init_method="env://" if port is None else f"tcp://127.0.0.1:{port}",
                 rank=rank,
                 world_size=world,
             )
-            model = torch.nn.parallel.DistributedDataParallel(net)
+            model = torch.nn.parallel.DistributedDataParallel(
+                net, device_ids=[device] if backend == "nccl" else None
+            )
         else:
             model = net
         try:
@@ -310,7 +350,9 @@ class _PriorRun:
         state = dict(step=0, wall_time_s=0.0, history=[])
         ckpt = self.checkpoint
         if ckpt is not None and Path(ckpt).is_file():
-            blob = torch.load(ckpt, weights_only=True)
+            blob = torch.load(
+                ckpt, map_location=self.generator.device, weights_only=True
+            )
             net.load_state_dict(blob["net"])
             optimizer.load_state_dict(blob["optimizer"])
             scheduler.load_state_dict(blob["scheduler"])
@@ -384,7 +426,10 @@ class _PriorRun:
         """Whether max_time is up; the ranks agree (rank 0's clock decides)."""
         if self.max_time is None:
             return False
-        stop = torch.tensor(float(elapsed > self.max_time))
+        # on the ranks' device: NCCL broadcasts CUDA tensors only
+        stop = torch.tensor(
+            float(elapsed > self.max_time), device=self.generator.device
+        )
         if world > 1:
             torch.distributed.broadcast(stop, 0)
         return bool(stop)
