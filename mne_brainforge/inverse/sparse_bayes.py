@@ -25,11 +25,14 @@ reconstruction algorithm on simulated and real M/EEG data. NeuroImage 60(1),
 305-323.
 """
 
+from concurrent.futures import ThreadPoolExecutor
+
 import mne
 import numpy as np
 from mne.utils import logger, verbose
 from scipy import sparse
 from scipy.linalg import cho_solve, solve_triangular
+from threadpoolctl import threadpool_limits
 
 from ..head import geodesic_neighbourhoods
 from ..utils import check_int, check_number, check_option
@@ -433,7 +436,8 @@ class SparseBayesResult:
 
 
 def _cholesky(gain, gamma, noise):
-    sigma = (gain * gamma) @ gain.T
+    scaled = gain * np.sqrt(gamma)
+    sigma = scaled @ scaled.T  # numpy's matmul of a matrix and its transpose: syrk
     sigma.flat[:: len(sigma) + 1] += noise
     return np.linalg.cholesky(sigma)  # lower: sigma = C C^T
 
@@ -544,9 +548,12 @@ def sparse_bayes_solve(
         noise=noise,
         prune=prune,
     )
-    if data.ndim == 3:
-        return [_solve(gain, d, **kwargs) for d in data]
-    return _solve(gain, data, **kwargs)
+    # One BLAS thread: the matrices are n_channels thin, and OpenBLAS's threads
+    # made the solve 3.7x slower on the 2-core machine, idle or not (measured).
+    with threadpool_limits(1, user_api="blas"):
+        if data.ndim == 3:
+            return [_solve(gain, d, **kwargs) for d in data]
+        return _solve(gain, data, **kwargs)
 
 
 def _solve(gain, data, *, gamma0, n_iter, tol, learn_noise, noise, prune):
@@ -564,27 +571,29 @@ def _solve(gain, data, *, gamma0, n_iter, tol, learn_noise, noise, prune):
     signal = max(total - noise * n_ch, 0.1 * total)  # trace left to the sources
     gamma *= signal / np.sum(gamma * np.sum(gain**2, axis=0))
     active = np.flatnonzero(gamma)
+    lg = gain[:, active]
     cost, n_done = np.inf, 0
     while n_done < n_iter:
-        lg = gain[:, active]
         chol = _cholesky(lg, gamma[active], noise)
         white_data = solve_triangular(chol, reduced, lower=True)  # C^-1 Y_r
         new_cost = -_log_evidence(chol, white_data, n_times)
         if abs(cost - new_cost) < tol * abs(new_cost):
             break
         cost = new_cost
-        # Sigma^-1 (n_channels square) once, then matrix products only
+        # with S = C^-T C^-1: l^T S l = |C^-1 l|^2, l^T S C_y S l = |Y_r^T C^-T C^-1 l|^2
         inv_chol = solve_triangular(chol, np.eye(n_ch), lower=True)
-        s_l = inv_chol.T @ (inv_chol @ lg)  # S L
-        z = np.einsum("ij,ij->j", lg, s_l)  # l_i^T S l_i
-        q = np.sum((reduced.T @ s_l) ** 2, axis=0)  # l_i^T S C_y S l_i
+        white_gain = inv_chol @ lg  # C^-1 L (a product: 3x faster than trsm here)
+        z = np.einsum("ij,ij->j", white_gain, white_gain)  # l_i^T S l_i
+        wq = white_data.T @ white_gain
+        q = np.einsum("ij,ij->j", wq, wq)  # l_i^T S C_y S l_i
         if learn_noise:
-            s_y = solve_triangular(chol.T, white_data, lower=False)  # S Y_r
-            noise *= np.sqrt(np.sum(s_y**2) / np.sum(inv_chol**2))
+            s_y = inv_chol.T @ white_data  # S Y_r
+            noise *= np.sqrt(np.sum(s_y**2) / np.sum(inv_chol**2))  # tr(S) = |C^-1|^2
         gamma[active] *= np.sqrt(q / z)
         kept = gamma[active] >= prune * gamma[active].max()
-        gamma[active[~kept]] = 0.0
-        active = active[kept]
+        if not kept.all():  # a copy of the gain's columns only when some are pruned
+            gamma[active[~kept]] = 0.0
+            active, lg = active[kept], lg[:, kept]
         n_done += 1
     # The posterior at the final variances
     lg = gain[:, active]
@@ -655,10 +664,14 @@ def _solve_with_prior(gain, data, prior_gamma, prior_mode, **kwargs):
     """Solve from the flat prior and/or ``prior_gamma``; return the result kept."""
     if prior_gamma is None or prior_mode == "flat":
         return sparse_bayes_solve(gain, data, **kwargs)
-    from_prior = sparse_bayes_solve(gain, data, gamma0=prior_gamma, **kwargs)
     if prior_mode == "prior":
-        return from_prior
-    flat = sparse_bayes_solve(gain, data, **kwargs)
+        return sparse_bayes_solve(gain, data, gamma0=prior_gamma, **kwargs)
+    # the two solves side by side: numpy leaves the GIL in the products; the
+    # BLAS limit is process-wide, so it is held here, around both threads
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(2) as pool:
+        started = pool.submit(sparse_bayes_solve, gain, data, **kwargs)
+        from_prior = sparse_bayes_solve(gain, data, gamma0=prior_gamma, **kwargs)
+        flat = started.result()
     ev_prior, ev_flat = from_prior.log_evidence, flat.log_evidence
     if prior_mode == "evidence":
         best, name = (from_prior, "prior") if ev_prior > ev_flat else (flat, "flat")
