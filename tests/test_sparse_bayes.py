@@ -259,6 +259,38 @@ def test_solver_on_synthetic_gain():
     assert_allclose(batch[1].x, 2 * batch[0].x, rtol=1e-5, atol=1e-8)
 
 
+def test_evidence_check_threads_are_the_plain_solves():
+    """The two starts solved side by side give the solves one by one, and the
+    one-thread BLAS limit is lifted afterwards."""
+    from threadpoolctl import threadpool_info
+
+    from mne_brainforge.inverse.sparse_bayes import _solve_with_prior
+
+    rng = np.random.default_rng(2)
+    gain = rng.standard_normal((24, 300))
+    data = gain[:, [5, 150]] @ rng.standard_normal((2, 40))
+    data += 0.1 * rng.standard_normal(data.shape)
+    prior = np.full(300, 0.01)
+    prior[[5, 150]] = 1.0
+    blas = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    for mode in ("evidence", "weight"):
+        both = _solve_with_prior(gain, data, prior, mode, n_iter=30)
+        flat = sparse_bayes_solve(gain, data, n_iter=30)
+        from_prior = sparse_bayes_solve(gain, data, gamma0=prior, n_iter=30)
+        if mode == "evidence":  # the larger evidence is kept, exactly
+            kept = max(flat, from_prior, key=lambda r: r.log_evidence)
+            assert_allclose(both.x, kept.x)
+        else:
+            assert len(both.parts) == 2
+            assert_allclose(
+                both.x, sum(w * r.x for w, r in both.parts), rtol=1e-12, atol=0
+            )
+            assert_allclose(both.parts[0][1].x, from_prior.x)
+            assert_allclose(both.parts[1][1].x, flat.x)
+    after = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    assert after == blas
+
+
 def test_benchmark_method(info64, fwd64, true_gain, positions):
     method = SparseBayes(n_iter=30)
     evoked = _evoked(info64, true_gain, [LH_SOURCES[0]])
