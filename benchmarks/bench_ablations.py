@@ -1,10 +1,10 @@
 """Ablations of the BrainForge estimate on benchmark v2's 64-channel cases.
 
 Run:  MNE_BRAINFORGE_WEIGHTS_FROM_CHECKOUT=true python benchmarks/bench_ablations.py \\
-          --out-dir docs/benchmarks/ablations
+          --out-dir docs/benchmarks/ablations [--model prior.pt]
 The ``default`` scenario of ``brainforge benchmark`` restricted to BioSemi 64
 (0/5/10/20 dB x 1/2/3/5 sources x 2 trials, eight truth heads taking turns: 32
-cases), the pretrained network, and the estimate's choices taken apart: the
+cases), the pretrained network (or ``--model``), and the estimate's choices taken apart: the
 learned prior with the evidence check (the default), the learned prior alone
 (no check), the evidence-weighted mixture, the flat prior (the plain sparse
 Bayesian solve), and fewer iterations. Resumable (``checkpoint.json`` in the
@@ -24,15 +24,16 @@ os.environ.setdefault("MNE_BRAINFORGE_WEIGHTS_FROM_CHECKOUT", "true")
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--out-dir", type=Path, default=Path("docs/benchmarks/ablations"))
+parser.add_argument("--model", help="Network file (default: the pretrained model)")
 args = parser.parse_args()
 
 methods = {
-    "BrainForge (prior + evidence, 50 it.)": BrainForgeMethod(),
-    "learned prior only": BrainForgeMethod(prior_mode="prior"),
-    "evidence-weighted": BrainForgeMethod(prior_mode="weight"),
+    "BrainForge (prior + evidence, 50 it.)": BrainForgeMethod(args.model),
+    "learned prior only": BrainForgeMethod(args.model, prior_mode="prior"),
+    "evidence-weighted": BrainForgeMethod(args.model, prior_mode="weight"),
     "flat prior (sparse Bayes)": SparseBayes(),
-    "prior + evidence, 20 it.": BrainForgeMethod(n_iter=20),
-    "prior + evidence, 5 it.": BrainForgeMethod(n_iter=5),
+    "prior + evidence, 20 it.": BrainForgeMethod(args.model, n_iter=20),
+    "prior + evidence, 5 it.": BrainForgeMethod(args.model, n_iter=5),
 }
 run_benchmark(
     "default",
@@ -40,6 +41,8 @@ run_benchmark(
     montages=["biosemi64"],
     out_dir=args.out_dir,
     figures=False,
-    command="python benchmarks/bench_ablations.py --out-dir " + str(args.out_dir),
+    command="python benchmarks/bench_ablations.py --out-dir "
+    + str(args.out_dir)
+    + (f" --model {args.model}" if args.model else ""),
     verbose="info",
 )

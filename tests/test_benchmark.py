@@ -52,6 +52,21 @@ def test_quick_benchmark(tmp_path):
         "quick", methods=methods, out_dir=tmp_path, figures=False, max_time=0
     )
     assert json.dumps(again) == json.dumps(records)  # separation NaN != NaN
+    # a method added later runs alone: the others' records are kept as they were
+    more = run_benchmark(
+        "quick", methods=[*methods, "dSPM"], out_dir=tmp_path, figures=False
+    )
+    assert json.dumps(more[: len(records)]) == json.dumps(records)
+    added = more[len(records) :]
+    assert len(added) == len(scenario.cells())
+    assert {r["method"] for r in added} == {"dSPM"}
+    # fewer methods: the report is of those, the checkpoint keeps every record
+    alone = run_benchmark(
+        "quick", methods=["dSPM"], out_dir=tmp_path, figures=False, max_time=0
+    )
+    assert json.dumps(alone) == json.dumps(added)
+    held = json.loads((tmp_path / "checkpoint.json").read_text())["records"]
+    assert len(held) == len(more)
     first = [r for r in records if r["n_sources"] == 1]
     write_benchmark_report(first, tmp_path / "partial", n_planned=2)
     text = (tmp_path / "partial" / "results.md").read_text()

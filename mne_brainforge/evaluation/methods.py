@@ -11,7 +11,14 @@ from ..inverse import (
 from ..utils import check_option
 
 #: Every method of the benchmark, BrainForge first.
-METHODS = ("BrainForge", "sparse Bayes (patches)", "sparse Bayes", *SPARSE, *CLASSICAL)
+METHODS = (
+    "BrainForge",
+    "BrainForge (patches)",
+    "sparse Bayes (patches)",
+    "sparse Bayes",
+    *SPARSE,
+    *CLASSICAL,
+)
 
 
 class BrainForgeMethod:
@@ -24,7 +31,7 @@ class BrainForgeMethod:
         loaded once.
     **kwargs
         Options of :func:`~mne_brainforge.apply_brainforge_inverse`
-        (``prior_mode``, ``n_iter``, ``depth``).
+        (``prior_mode``, ``n_iter``, ``depth``, ``patch_widths``).
     """
 
     def __init__(self, model=None, **kwargs):
@@ -66,6 +73,8 @@ def make_methods(names=METHODS, *, model=None):
         check_option("method", name, METHODS)
         if name == "BrainForge":
             methods[name] = BrainForgeMethod(model)
+        elif name == "BrainForge (patches)":  # the network's prior on the patches
+            methods[name] = BrainForgeMethod(model, patch_widths=PATCH_WIDTHS)
         elif name == "sparse Bayes":
             methods[name] = SparseBayes()  # classical Champagne: single dipoles
         elif name == "sparse Bayes (patches)":

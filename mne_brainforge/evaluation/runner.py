@@ -292,8 +292,10 @@ def run_evaluation(
         (for figures).
     checkpoint : path-like | None
         A JSON file the records are written to after every case; a run with the
-        same scenario, methods and seed resumes from it (the cases it holds are
-        not run again), so a long benchmark survives being stopped.
+        same scenario and seed resumes from it: a method is not run again on a
+        case it holds a record of (by the method's name), so a long benchmark
+        survives being stopped and a method added later runs alone. Records of
+        other methods stay in the file.
     max_time : float | None
         Start no new case after this many seconds (None: run every case); with
         a checkpoint, ``0`` only reads the records it holds. The cases run so
@@ -328,16 +330,19 @@ def run_evaluation(
     store = ForwardStore(scenario, seed)
     graph = src = None
     examples = {}
-    key = dict(scenario=dataclasses.asdict(scenario), methods=list(methods), seed=seed)
+    key = dict(scenario=dataclasses.asdict(scenario), seed=seed)
     records = _resume(checkpoint, key)
-    done = {case_key(r) for r in records}
+    done = {}  # case -> the methods it has records of
+    for record in records:
+        done.setdefault(case_key(record), set()).add(record["method"])
     cells = scenario.cells()
     seeds = np.random.SeedSequence(seed).spawn(len(cells))
     for cell, case_seed in zip(
         tqdm(cells, desc=f"{scenario.name} cases", unit="case"), seeds
     ):
         montage, snr, n_src, trial, head = cell
-        if cell in done:
+        todo = {n: m for n, m in methods.items() if n not in done.get(cell, ())}
+        if not todo:
             continue
         if max_time is not None and time.perf_counter() - t0 >= max_time:
             logger.info(f"max_time {max_time:g} s reached: stopping")
@@ -382,7 +387,7 @@ def run_evaluation(
         keep = keep_examples and n_src not in examples
         if keep:
             examples[n_src] = {"truth": case.truth.stc}
-        for name, method in methods.items():
+        for name, method in todo.items():
             start = time.perf_counter()
             stc = method(case.evoked, fwd, case.noise_cov)
             elapsed = time.perf_counter() - start
@@ -400,7 +405,7 @@ def run_evaluation(
             atomic_write_text(
                 checkpoint, json.dumps(dict(key, records=records), default=str)
             )
-    return records, examples
+    return [r for r in records if r["method"] in methods], examples
 
 
 def case_key(record):
@@ -415,7 +420,7 @@ def case_key(record):
 
 
 def _resume(checkpoint, key):
-    """Records of an interrupted run with the same settings (else none)."""
+    """Records of an earlier run with the same scenario and seed (else none)."""
     if checkpoint is None or not Path(checkpoint).is_file():
         return []
     blob = json.loads(Path(checkpoint).read_text())
