@@ -33,6 +33,9 @@ def test_quick_benchmark(tmp_path):
     assert len(records) == len(methods) * len(scenario.cells())
     for rec in records:
         assert 0 <= rec["auc"] <= 1 and rec["time_s"] > 0
+        assert rec["n_peaks"] >= 1
+        if rec["n_sources"] == 1:  # the nearest peak vs the global maximum
+            assert rec["largest_peaks_error"] >= rec["localization_error"] - 1e-9
         assert rec["head"] == "jitter-4mm" and rec["n_channels"] == 32
     single = {r["method"]: r for r in records if r["n_sources"] == 1}
     # sLORETA blurs (centimetres of dispersion); the sparse Bayesian solve does not
@@ -43,6 +46,7 @@ def test_quick_benchmark(tmp_path):
     text = (tmp_path / "results.md").read_text()
     assert "| sources | SNR dB | sparse Bayes | MxNE | sLORETA |" in text
     assert "| 1 | 10 |" in text
+    assert "## Localization error of the largest peaks" in text
     blob = json.loads((tmp_path / "results.json").read_text())
     assert len(blob["records"]) == len(records) and blob["scenario"]["name"] == "quick"
     assert (tmp_path / "le_vs_snr.png").stat().st_size > 5000

@@ -18,16 +18,16 @@ def source_group(n_sources):
     return "1" if n_sources == 1 else "2-3" if n_sources <= 3 else "4-5"
 
 
-def _cell(tables, group, method):
+def _cell(tables, group, method, metrics):
     parts = []
-    for name in CELL_METRICS:
+    for name in metrics:
         mean, _ = tables[name].get(group, {}).get(method, (np.nan, 0))
         parts.append("-" if not np.isfinite(mean) else METRICS[name][1].format(mean))
     return " / ".join(parts)
 
 
 @fill_doc
-def markdown_table(records, by, label, methods):
+def markdown_table(records, by, label, methods, metrics=CELL_METRICS):
     """A markdown table: one row per group, one ``LE / SD / AUC`` cell per method.
 
     Parameters
@@ -39,25 +39,30 @@ def markdown_table(records, by, label, methods):
         Header of the group column.
     methods : list of str
         Columns, in order.
+    metrics : sequence of str
+        The metrics of a cell (keys of :data:`METRICS`); the first one decides
+        the bold cell.
 
     Returns
     -------
     text : str
-        The table; the lowest mean localization error of each row in bold.
+        The table; the best mean of the first metric of each row in bold.
     """
-    tables = {name: summarize(records, by, name) for name in CELL_METRICS}
-    groups = sorted(tables[CELL_METRICS[0]], key=_sort_key)
+    tables = {name: summarize(records, by, name) for name in metrics}
+    groups = sorted(tables[metrics[0]], key=_sort_key)
     lines = [
         f"| {label} | " + " | ".join(methods) + " |",
         "|---" * (len(methods) + label.count("|") + 1) + "|",
     ]
+    pick = min if METRICS[metrics[0]][0] else max
     for group in groups:
-        le = tables["localization_error"][group]
-        best = min((le[m][0] for m in methods if m in le), default=np.nan)
+        first = tables[metrics[0]][group]
+        means = [first[m][0] for m in methods if m in first]
+        best = pick((v for v in means if np.isfinite(v)), default=np.nan)
         cells = []
         for method in methods:
-            cell = _cell(tables, group, method)
-            if method in le and le[method][0] == best:
+            cell = _cell(tables, group, method, metrics)
+            if method in first and first[method][0] == best:
                 cell = f"**{cell}**"
             cells.append(cell)
         lines.append(f"| {_label(group)} | " + " | ".join(cells) + " |")
