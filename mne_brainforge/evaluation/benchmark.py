@@ -171,12 +171,7 @@ def write_benchmark_report(
         "",
         "## By number of sources and SNR",
         "",
-        report.markdown_table(
-            records,
-            lambda r: (report.source_group(r["n_sources"]), r["snr_db"]),
-            "sources | SNR dB",
-            methods,
-        ),
+        _by_sources_and_snr(records, methods),
         "",
         *_largest_peaks_section(records, methods),
         "## By montage (all SNRs and source counts)",
@@ -201,7 +196,7 @@ def write_benchmark_report(
         lines += report.verdicts(
             records,
             "BrainForge",
-            lambda r: (report.source_group(r["n_sources"]), r["snr_db"]),
+            _sources_and_snr,
             "sources | SNR dB",
         )
         lines.append("")
@@ -210,6 +205,17 @@ def write_benchmark_report(
     fname = out_dir / "results.md"
     atomic_write_text(fname, "\n".join(lines) + "\n")
     return fname
+
+
+def _sources_and_snr(record):
+    """The report's main grouping: (source group, SNR)."""
+    return report.source_group(record["n_sources"]), record["snr_db"]
+
+
+def _by_sources_and_snr(records, methods, metrics=report.CELL_METRICS):
+    return report.markdown_table(
+        records, _sources_and_snr, "sources | SNR dB", methods, metrics=metrics
+    )
 
 
 def _largest_peaks_section(records, methods):
@@ -226,13 +232,7 @@ def _largest_peaks_section(records, methods):
         "the largest peaks (mm) / number of peaks above 10 %**; the lowest LE in "
         "bold.",
         "",
-        report.markdown_table(
-            records,
-            lambda r: (report.source_group(r["n_sources"]), r["snr_db"]),
-            "sources | SNR dB",
-            methods,
-            metrics=("largest_peaks_error", "n_peaks"),
-        ),
+        _by_sources_and_snr(records, methods, ("largest_peaks_error", "n_peaks")),
         "",
     ]
 
