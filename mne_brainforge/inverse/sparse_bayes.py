@@ -595,8 +595,7 @@ def _solve(gain, data, *, gamma0, n_iter, tol, learn_noise, noise, prune):
             gamma[active[~kept]] = 0.0
             active, lg = active[kept], lg[:, kept]
         n_done += 1
-    # The posterior at the final variances
-    lg = gain[:, active]
+    # The posterior at the final variances (lg holds the active columns already)
     chol = _cholesky(lg, gamma[active], noise)
     s_l = cho_solve((chol, True), lg)  # S L
     x = np.zeros((gain.shape[1], n_times))
