@@ -290,6 +290,8 @@ def _cmd_train_prior(args):
         max_time=args.max_time,
         nproc=args.nproc,
         accumulate=args.accumulate,
+        objective=args.objective,
+        n_iter=args.n_iter,
         verbose="info",
     )
     if is_main_process():  # under torchrun every rank holds the same model
@@ -369,6 +371,7 @@ def build_parser():
     from .simulation.library import fetch_waveform_library
     from .training import train_model, train_prior
     from .training.presets import PRESETS
+    from .training.prior import OBJECTIVES
 
     common, seed, montage = _parents()
     parser = _Parser(
@@ -597,9 +600,18 @@ def build_parser():
         ("--max-time", _positive_float),
         ("--nproc", _positive_int),
         ("--accumulate", _positive_int),
+        ("--n-iter", _positive_int),
     ):
         name = flag.lstrip("-").replace("-", "_")
         prior.add_argument(flag, type=kind, default=_default(train_prior, name))
+    prior.add_argument(
+        "--objective",
+        choices=OBJECTIVES,
+        default=_default(train_prior, "objective"),
+        help="prior: region energy shares (the prior trained on its own); "
+        "unrolled: through --n-iter differentiable sparse Bayesian iterations, a "
+        "loss on the vertex-level estimate.",
+    )
     prior.set_defaults(func=_cmd_train_prior)
 
     bench = add(

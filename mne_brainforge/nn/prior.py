@@ -10,6 +10,7 @@ prior is zero, and the data must be able to overrule the network.
 """
 
 import numpy as np
+import torch
 from scipy import sparse
 
 from ..utils import check_int, check_number
@@ -105,17 +106,81 @@ def source_prior(
             f"energy must have shape (n_windows, {parcellation.n_regions}), got "
             f"{energy.shape}."
         )
-    n_steps = check_int(n_steps, "n_steps", 0)
-    floor = check_number(floor, "floor", minimum=0)
     weights = np.ones(len(energy)) if weights is None else np.asarray(weights, float)
     combined = weights @ energy / max(weights.sum(), 1e-300)
+    prior = spread_prior(
+        torch.as_tensor(combined[np.newaxis]),
+        parcellation,
+        n_steps=n_steps,
+        floor=floor,
+        operator=operator,
+    )
+    return prior[0].numpy()
+
+
+def spread_prior(
+    share, parcellation, *, n_steps=DIFFUSION_STEPS, floor=PRIOR_FLOOR, operator=None
+):
+    """Prior source variances from region shares, in torch (differentiable).
+
+    The one implementation of the prior (:func:`source_prior` calls it), so
+    that a network trained through the solve
+    (:func:`~mne_brainforge.training.train_prior` with ``objective='unrolled'``)
+    sees the prior the estimator uses.
+
+    Parameters
+    ----------
+    share : torch.Tensor, shape (B, n_regions)
+        Non-negative region energy shares of ``B`` windows.
+    parcellation : Parcellation
+        The regions' sources.
+    n_steps, floor, operator
+        As in :func:`source_prior`; ``operator`` may also be the
+        :func:`torch_operator` of one.
+
+    Returns
+    -------
+    prior : torch.Tensor, shape (B, n_sources)
+        Mean 1 per window (all ones where ``share`` is all zero).
+    """
+    n_steps = check_int(n_steps, "n_steps", 0)
+    floor = check_number(floor, "floor", minimum=0)
+    if share.ndim != 2 or share.shape[1] != parcellation.n_regions:
+        raise ValueError(
+            f"share must have shape (B, {parcellation.n_regions}), got "
+            f"{tuple(share.shape)}."
+        )
+    labels = torch.as_tensor(parcellation.labels, device=share.device)
+    sizes = torch.as_tensor(parcellation.sizes, dtype=share.dtype, device=share.device)
     # a region's energy shared among its sources, so big regions are not favoured
-    prior = (combined / parcellation.sizes)[parcellation.labels]
+    prior = (share / sizes).index_select(1, labels)
     if n_steps:
-        if operator is None:
-            operator = diffusion_operator(parcellation.graph)
-        for _ in range(n_steps):
-            prior = operator.T @ prior  # mass-preserving spread
-    if not prior.mean() > 0:  # a network that sees nothing: the flat prior
-        return np.ones(parcellation.n_sources)
-    return (1 - floor) * prior / prior.mean() + floor
+        if not isinstance(operator, torch.Tensor):
+            operator = torch_operator(
+                diffusion_operator(parcellation.graph)
+                if operator is None
+                else operator,
+                dtype=share.dtype,
+                device=share.device,
+            )
+        for _ in range(n_steps):  # mass-preserving spread: prior <- W^T prior
+            prior = (operator @ prior.T).T
+    mean = prior.mean(1, keepdim=True)
+    spread = (1 - floor) * prior / mean.clamp_min(1e-300) + floor
+    # a network that sees nothing: the flat prior
+    return torch.where(mean > 0, spread, torch.ones_like(spread))
+
+
+def torch_operator(operator, *, dtype=torch.float64, device="cpu"):
+    """The transpose of a :func:`diffusion_operator` as a torch sparse matrix.
+
+    ``torch_operator(W) @ p`` is ``W.T @ p``: the spread of :func:`spread_prior`.
+    """
+    coo = sparse.coo_matrix(operator.T)
+    index = torch.as_tensor(np.vstack([coo.row, coo.col]), dtype=torch.long)
+    values = torch.as_tensor(coo.data, dtype=dtype)
+    return (
+        torch.sparse_coo_tensor(index, values, coo.shape, check_invariants=True)
+        .coalesce()
+        .to(device)
+    )

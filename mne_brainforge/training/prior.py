@@ -33,7 +33,11 @@ from ..nn.model import BrainForgeModel
 from ..nn.network import BrainForgeNet
 from ..nn.topomap import masked_topomap_matrix
 from ..simulation import seed_for
-from ..utils import atomic_path, check_int, check_number
+from ..utils import atomic_path, check_int, check_number, check_option
+from .through_solve import ThroughSolveObjective
+
+#: Training objectives of :func:`train_prior`.
+OBJECTIVES = ("prior", "unrolled")
 
 
 def region_targets(source_map, parcellation):
@@ -110,6 +114,8 @@ def train_prior(
     max_time=None,
     nproc=1,
     accumulate=1,
+    objective="prior",
+    n_iter=5,
     verbose=None,
 ):
     """Train (or fine-tune) a BrainForge network for the prior, on the batched engine.
@@ -158,6 +164,16 @@ def train_prior(
         accumulated: a step sees ``nproc * accumulate`` shards either way, so
         ``nproc=2`` and ``accumulate=2`` in one process train on the same
         windows.
+    objective : 'prior' | 'unrolled'
+        ``'prior'``: the region energy shares against the truth's
+        (:func:`prior_loss`; the prior is trained on its own and then frozen
+        for the solve). ``'unrolled'``: through ``n_iter`` differentiable
+        iterations of the sparse Bayesian solve started from the network's
+        prior, a loss on the vertex-level estimate
+        (:mod:`mne_brainforge.training.through_solve`); much slower per
+        window.
+    n_iter : int
+        Solve iterations of the ``'unrolled'`` objective.
     %(verbose)s
 
     Returns
@@ -190,6 +206,8 @@ def train_prior(
     nproc = check_int(nproc, "nproc", 1)
     accumulate = check_int(accumulate, "accumulate", 1)
     lr = check_number(lr, "lr", minimum=0, strict=True)
+    check_option("objective", objective, OBJECTIVES)
+    n_iter = check_int(n_iter, "n_iter", 1)
     if nproc > 1 and generator.device.type != "cpu":
         raise ValueError(
             f"nproc={nproc} runs DistributedDataParallel on the CPU (gloo), but the "
@@ -238,6 +256,11 @@ def train_prior(
         checkpoint=checkpoint,
         checkpoint_every=checkpoint_every,
         max_time=max_time,
+        through_solve=(
+            ThroughSolveObjective(generator, parcellation, n_iter)
+            if objective == "unrolled"
+            else None
+        ),
     )
     if launched:
         nproc = int(os.environ["WORLD_SIZE"])
@@ -257,7 +280,13 @@ def train_prior(
     net.eval()
     windows = batch_size * accumulate * nproc
     config["training"] = dict(
-        objective="prior (region energy share, cross-entropy)",
+        objective=(
+            "prior (region energy share, cross-entropy)"
+            if objective == "prior"
+            else f"unrolled ({n_iter} sparse Bayesian iterations; support "
+            "cross-entropy + time-course cosine)"
+        ),
+        n_iter=n_iter if objective == "unrolled" else None,
         steps_done=state["step"],
         windows_seen=state["step"] * windows,
         batch_size=windows,
@@ -306,6 +335,7 @@ class _PriorRun:
     checkpoint: object
     checkpoint_every: float
     max_time: object
+    through_solve: object = None
 
     def __call__(self, rank, world, port=None):
         """Train as rank ``rank`` of ``world``; ``port``: the spawned ranks'
@@ -413,14 +443,17 @@ class _PriorRun:
         return state
 
     def _shard_loss(self, model, step, shard, cache):
-        """The prior loss of one shard of windows (its own seed stream)."""
+        """The loss of one shard of windows (its own seed stream)."""
         generator, device = self.generator, self.generator.device
         batch = generator.draw(self.batch_size, seed_for(self.seed, shard, step=step))
-        target = region_targets(generator.source_map(batch), self.parcellation)
         eeg = batch["eeg"].float()
         eeg = eeg / eeg.abs().amax(dim=(1, 2), keepdim=True).clamp_min(1e-30)
         maps = _topomaps(batch, self.size, cache).to(device)
-        return prior_loss(model(eeg, maps), target)
+        regions = model(eeg, maps)
+        if self.through_solve is not None:
+            return self.through_solve(regions, batch)
+        target = region_targets(generator.source_map(batch), self.parcellation)
+        return prior_loss(regions, target)
 
     def _stop(self, elapsed, world):
         """Whether max_time is up; the ranks agree (rank 0's clock decides)."""
