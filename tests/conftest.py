@@ -109,3 +109,26 @@ def tiny_model(fwd32, spike_library):
         num_workers=0,
         verbose=False,
     )
+
+
+@pytest.fixture(scope="session")
+def small_engine(fwd32, spike_library, regime_waveforms):
+    """Factory: a batched generator on the biosemi32 template head (one head model)."""
+    from mne_brainforge.head import HeadModelFamily
+    from mne_brainforge.simulation import BatchedEEGGenerator, make_waveform_bank
+
+    family = HeadModelFamily([fwd32])
+    bank = make_waveform_bank(
+        spike_library,
+        sfreq=100.0,
+        n_times=100,
+        n_per_family=20,
+        regimes=regime_waveforms,
+    )
+
+    def make(**kwargs):
+        return BatchedEEGGenerator(
+            family, bank, channel_sets=[family.channel_set("biosemi32")], **kwargs
+        )
+
+    return make

@@ -4,27 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from mne_brainforge.head import HeadModelFamily, parcellate_source_space
+from mne_brainforge.head import parcellate_source_space
 from mne_brainforge.nn.prior import region_energy
-from mne_brainforge.simulation import BatchedEEGGenerator, make_waveform_bank
 from mne_brainforge.training.prior import prior_loss, region_targets, train_prior
 
 NET = dict(d_model=16, cnn_channels=(4,), n_heads=2, n_layers=1, dim_feedforward=32)
 
 
 @pytest.fixture(scope="module")
-def generator(fwd32, spike_library, regime_waveforms):
-    family = HeadModelFamily([fwd32])
-    bank = make_waveform_bank(
-        spike_library,
-        sfreq=100.0,
-        n_times=100,
-        n_per_family=20,
-        regimes=regime_waveforms,
-    )
-    return BatchedEEGGenerator(
-        family, bank, channel_sets=[family.channel_set("biosemi32")]
-    )
+def generator(small_engine):
+    return small_engine()
 
 
 @pytest.fixture(scope="module")

@@ -4,11 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from mne_brainforge.head import HeadModelFamily, parcellate_source_space
+from mne_brainforge.head import parcellate_source_space
 from mne_brainforge.inverse.sparse_bayes import sparse_bayes_solve
 from mne_brainforge.nn.prior import diffusion_operator, torch_operator
 from mne_brainforge.nn.solve import unrolled_sparse_bayes
-from mne_brainforge.simulation import BatchedEEGGenerator, make_waveform_bank
 from mne_brainforge.training.prior import train_prior
 from mne_brainforge.training.through_solve import (
     solve_loss,
@@ -75,19 +74,9 @@ def test_gradient_tells_the_prior_where_the_sources_are():
 
 
 @pytest.fixture(scope="module")
-def generator(fwd32, spike_library, regime_waveforms):
-    family = HeadModelFamily([fwd32])
-    bank = make_waveform_bank(
-        spike_library,
-        sfreq=100.0,
-        n_times=100,
-        n_per_family=20,
-        regimes=regime_waveforms,
-    )
-    return BatchedEEGGenerator(
-        family,
-        bank,
-        channel_sets=[family.channel_set("biosemi32")],
+def generator(small_engine):
+    """One dipole per window at 20 dB."""
+    return small_engine(
         n_sources_weights=[0, 1, 0, 0, 0, 0],
         source_kinds={"dipole": 1.0},
         snr_range=(20, 20),
