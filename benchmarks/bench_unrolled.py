@@ -12,7 +12,8 @@ Run:  python benchmarks/bench_unrolled.py --steps 600 --out-dir docs/benchmarks/
    ``bench_ablations.py``: 0/5/10/20 dB x 1/2/3/5 sources x 2 trials, truth
    heads the methods never get) with the flat sparse Bayesian solve, the released model and both fine-tuned models, each
    with the estimator's 50 iterations and with ``--n-iter`` (what the unrolled
-   model was trained for). Resumable (``checkpoint.json`` in ``--out-dir``).
+   model was trained for), with the evidence check (the default) and without
+   it (the prior alone). Resumable (``checkpoint.json`` in ``--out-dir``).
 """
 
 import argparse
@@ -82,6 +83,16 @@ methods = {
     f"frozen prior, {k} it.": BrainForgeMethod(models["prior"], n_iter=k),
     "unrolled prior": BrainForgeMethod(models["unrolled"]),
     f"unrolled prior, {k} it.": BrainForgeMethod(models["unrolled"], n_iter=k),
+    # without the evidence check, which mostly keeps the flat start here: the
+    # prior's own effect, and the path the unrolled objective trained
+    "frozen, prior only": BrainForgeMethod(models["prior"], prior_mode="prior"),
+    f"frozen, prior only, {k} it.": BrainForgeMethod(
+        models["prior"], prior_mode="prior", n_iter=k
+    ),
+    "unrolled, prior only": BrainForgeMethod(models["unrolled"], prior_mode="prior"),
+    f"unrolled, prior only, {k} it.": BrainForgeMethod(
+        models["unrolled"], prior_mode="prior", n_iter=k
+    ),
 }
 run_benchmark(
     "default",
