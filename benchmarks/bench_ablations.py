@@ -8,15 +8,16 @@ cases), the pretrained network (or ``--model``), and the estimate's choices take
 learned prior with the evidence check (the default), the learned prior alone
 (no check), the evidence-weighted mixture, the flat prior (the plain sparse
 Bayesian solve), and fewer iterations. Resumable (``checkpoint.json`` in the
-output folder). Not compared here: a prior trained through an unrolled solve
-(not built; the released prior is trained on its own and then frozen).
+output folder). A prior trained through an unrolled solve against the frozen
+prior: ``bench_unrolled.py``.
 """
 
 import argparse
 import os
 from pathlib import Path
 
-from mne_brainforge.evaluation.benchmark import run_benchmark
+from _cases import run_ablation_cases
+
 from mne_brainforge.evaluation.methods import BrainForgeMethod
 from mne_brainforge.inverse import SparseBayes
 
@@ -35,14 +36,10 @@ methods = {
     "prior + evidence, 20 it.": BrainForgeMethod(args.model, n_iter=20),
     "prior + evidence, 5 it.": BrainForgeMethod(args.model, n_iter=5),
 }
-run_benchmark(
-    "default",
-    methods=methods,
-    montages=["biosemi64"],
-    out_dir=args.out_dir,
-    figures=False,
-    command="python benchmarks/bench_ablations.py --out-dir "
+run_ablation_cases(
+    methods,
+    args.out_dir,
+    "python benchmarks/bench_ablations.py --out-dir "
     + str(args.out_dir)
     + (f" --model {args.model}" if args.model else ""),
-    verbose="info",
 )

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import mne
 import numpy as np
+from _cases import run_ablation_cases
 
-from mne_brainforge.evaluation.benchmark import run_benchmark
 from mne_brainforge.inverse import SparseBayes, make_method
 from mne_brainforge.inverse._core import _load_model, _network_prior, _prepare
 
@@ -79,14 +79,10 @@ for item in args.model:
     methods[f"{name} (map)"] = PriorMap(path)
 methods["flat prior (sparse Bayes)"] = SparseBayes()
 methods["sLORETA"] = make_method("sLORETA")
-run_benchmark(
-    "default",
-    methods=methods,
-    montages=["biosemi64"],
-    out_dir=args.out_dir,
-    figures=False,
-    command="python benchmarks/bench_prior_map.py --out-dir "
+run_ablation_cases(
+    methods,
+    args.out_dir,
+    "python benchmarks/bench_prior_map.py --out-dir "
     + str(args.out_dir)
     + "".join(f" --model {m}" for m in args.model),
-    verbose="info",
 )

@@ -21,7 +21,8 @@ import os
 import time
 from pathlib import Path
 
-from mne_brainforge.evaluation.benchmark import run_benchmark
+from _cases import run_ablation_cases
+
 from mne_brainforge.evaluation.methods import BrainForgeMethod
 from mne_brainforge.head import make_head_model_family
 from mne_brainforge.inverse import SparseBayes
@@ -94,14 +95,11 @@ methods = {
         models["unrolled"], prior_mode="prior", n_iter=k
     ),
 }
-run_benchmark(
-    "default",
-    methods=methods,
-    montages=[args.montage],
-    out_dir=args.out_dir,
-    figures=False,
-    command=f"python benchmarks/bench_unrolled.py --steps {args.steps} "
+run_ablation_cases(
+    methods,
+    args.out_dir,
+    f"python benchmarks/bench_unrolled.py --steps {args.steps} "
     f"--batch-size {args.batch_size} --n-iter {k} --montage {args.montage} "
     f"--out-dir {args.out_dir}",
-    verbose="info",
+    montage=args.montage,
 )

@@ -1,0 +1,18 @@
+"""The benchmark cases the ablation scripts share (``bench_ablations``, ``bench_unrolled``,
+``bench_prior_map``)."""
+
+from mne_brainforge.evaluation.benchmark import run_benchmark
+
+
+def run_ablation_cases(methods, out_dir, command, montage="biosemi64"):
+    """Benchmark v2's ``default`` scenario on one cap: 0/5/10/20 dB x 1/2/3/5 sources
+    x 2 trials (32 cases), the truth heads taking turns; resumable in ``out_dir``."""
+    return run_benchmark(
+        "default",
+        methods=methods,
+        montages=[montage],
+        out_dir=out_dir,
+        figures=False,
+        command=command,
+        verbose="info",
+    )
