@@ -3,8 +3,8 @@
 Run:  python benchmarks/bench_prior_map.py --out-dir docs/benchmarks/prior-map \\
           [--model NAME=FILE ...]
 
-Benchmark v2's 64-channel cases (as ``bench_ablations.py``: 32 cases, truth heads
-the methods never get), each network's prior over the sources (what the sparse
+Benchmark v2's cases on one cap (``--montage``, default BioSemi 64; as
+``bench_ablations.py``: 32 cases, truth heads the methods never get), each network's prior over the sources (what the sparse
 Bayesian solve starts from: region energies spread on the mesh, mean 1) returned
 as a map (its square root, constant over time) and scored like an estimate: AUC
 and average precision say whether the prior ranks the true sources above the
@@ -65,6 +65,9 @@ class PriorMap:
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--out-dir", type=Path, default=Path("docs/benchmarks/prior-map"))
 parser.add_argument(
+    "--montage", default="biosemi64", help="The cap of the benchmark cases."
+)
+parser.add_argument(
     "--model",
     action="append",
     default=[],
@@ -84,5 +87,7 @@ run_ablation_cases(
     args.out_dir,
     "python benchmarks/bench_prior_map.py --out-dir "
     + str(args.out_dir)
-    + "".join(f" --model {m}" for m in args.model),
+    + "".join(f" --model {m}" for m in args.model)
+    + (f" --montage {args.montage}" if args.montage != "biosemi64" else ""),
+    montage=args.montage,
 )
