@@ -67,6 +67,26 @@ def region_energy(regions):
     return energy / np.maximum(energy.sum(axis=1, keepdims=True), 1e-300)
 
 
+def region_shares(regions, eps=1e-8):
+    """The network's energy share per region, in torch (differentiable).
+
+    Parameters
+    ----------
+    regions : torch.Tensor, shape (B, n_regions, n_times)
+        The network's output.
+    eps : float
+        Added to every region's mean square, so no share is exactly 0 (the
+        training losses take its logarithm).
+
+    Returns
+    -------
+    share : torch.Tensor, shape (B, n_regions)
+        ``mean_t(regions**2) + eps``, summing to 1 per window.
+    """
+    energy = regions.pow(2).mean(-1) + eps
+    return energy / energy.sum(1, keepdim=True)
+
+
 def source_prior(
     energy,
     parcellation,

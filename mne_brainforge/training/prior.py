@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from ..head import parcellate_source_space
 from ..nn.model import BrainForgeModel
 from ..nn.network import BrainForgeNet
+from ..nn.prior import region_shares
 from ..nn.topomap import masked_topomap_matrix
 from ..simulation import seed_for
 from ..utils import atomic_path, check_int, check_number, check_option
@@ -70,11 +71,9 @@ def prior_loss(regions, target, eps=1e-8):
     """Cross-entropy of the network's region energy shares against the target.
 
     ``regions`` (B, R, T) is the network's output; its energy shares are
-    ``mean_t(regions**2)`` normalised per window.
+    :func:`~mne_brainforge.nn.prior.region_shares`.
     """
-    energy = regions.pow(2).mean(-1) + eps
-    share = energy / energy.sum(1, keepdim=True)
-    return -(target * share.log()).sum(1).mean()
+    return -(target * region_shares(regions, eps).log()).sum(1).mean()
 
 
 def _topomaps(batch, size, cache):

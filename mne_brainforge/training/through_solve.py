@@ -22,7 +22,12 @@ the cortical mesh (a source found one vertex off is nearly right, not wrong):
 
 import torch
 
-from ..nn.prior import diffusion_operator, spread_prior, torch_operator
+from ..nn.prior import (
+    diffusion_operator,
+    region_shares,
+    spread_prior,
+    torch_operator,
+)
 from ..nn.solve import unrolled_sparse_bayes
 
 #: Diffusion steps that smooth the estimated and true maps before comparing.
@@ -178,9 +183,9 @@ class ThroughSolveObjective:
 
     def __call__(self, regions, batch):
         """Loss of the network's ``regions`` (B, R, T) on ``batch``."""
-        energy = regions.pow(2).mean(-1) + 1e-8
-        share = energy / energy.sum(1, keepdim=True)
-        prior = spread_prior(share, self.parcellation, operator=self._operator())
+        prior = spread_prior(
+            region_shares(regions), self.parcellation, operator=self._operator()
+        )
         estimate = solve_windows(
             self.generator, batch, prior, n_iter=self.n_iter, cache=self.cache
         )
