@@ -8,9 +8,37 @@ import pytest
 from mne_brainforge import make_fsaverage_forward
 from mne_brainforge.datasets import fetch_fsaverage
 from mne_brainforge.head import make_montage_info
+from mne_brainforge.viz import ensure_3d_display
 from mne_brainforge.weights import fetch_weights, get_weights_entry, list_weights
 
 REPO = Path(__file__).parents[1]
+
+
+@pytest.fixture(scope="session")
+def render_3d():
+    """Whether MNE's 3D viewer can draw here.
+
+    Required under the test command (BRAINFORGE_REQUIRE_3D=1, set where the
+    OpenGL check passes): a failure to set it up then fails the render tests.
+    Elsewhere it is tried only where there is a display.
+    """
+    if os.environ.get("BRAINFORGE_REQUIRE_3D") == "1":
+        ensure_3d_display()
+        return True
+    if not os.environ.get("DISPLAY"):
+        return False
+    try:
+        ensure_3d_display()
+    except RuntimeError:
+        return False
+    return True
+
+
+@pytest.fixture
+def needs_3d(render_3d):
+    """Skip a render test where MNE's 3D viewer cannot draw."""
+    if not render_3d:
+        pytest.skip("no 3D rendering here (the test command sets it up with Xvfb)")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,7 +1,6 @@
 """``brainforge demo``: the main job end to end, with a tiny model."""
 
 import json
-import os
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -29,17 +28,13 @@ def test_demo_refuses_bad_input_before_any_work(tmp_path, capsys):
 
 @pytest.mark.slow
 @pytest.mark.render
-def test_demo_end_to_end(tiny_model_file, tmp_path, capsys):
+def test_demo_end_to_end(tiny_model_file, tmp_path, capsys, render_3d):
     """The CLI runs the demo; cortex figures only where 3D rendering is possible."""
-    render = (
-        bool(os.environ.get("DISPLAY"))
-        or os.environ.get("BRAINFORGE_REQUIRE_3D") == "1"
-    )
     out_dir = tmp_path / "demo"
     argv = ["demo", "--out-dir", str(out_dir), "--montage", "biosemi32"]
     argv += ["--model", str(tiny_model_file), "--n-sources", "1", "--n-trials", "1"]
     argv += ["--no-real-data"]  # the SEP: tests/test_real_data.py
-    assert cli.main(argv if render else [*argv, "--no-figures"]) == 0
+    assert cli.main(argv if render_3d else [*argv, "--no-figures"]) == 0
     printed = capsys.readouterr().out
     assert "# Demo results" in printed and f"Outputs in {out_dir}" in printed
     blob = json.loads((out_dir / "results.json").read_text())
@@ -58,7 +53,7 @@ def test_demo_end_to_end(tiny_model_file, tmp_path, capsys):
     table = (out_dir / "results.md").read_text()
     assert table in printed and "| 1 | 10 |" in table
     figures = sorted(out_dir.glob("cortex-*.png"))
-    if not render:
+    if not render_3d:
         assert not figures
         return
     assert [f.name for f in figures] == ["cortex-1-sources.png"]

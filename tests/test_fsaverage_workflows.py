@@ -1,6 +1,7 @@
 """What MNE users do with fsaverage estimates works on the offline template."""
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -8,7 +9,7 @@ import mne
 import numpy as np
 import pytest
 
-from mne_brainforge.viz import ensure_3d_display, save_screenshot
+from mne_brainforge.viz import save_screenshot
 
 
 @pytest.fixture(scope="module")
@@ -66,10 +67,7 @@ def test_label_time_course(smap, subjects_dir):
 
 
 @pytest.mark.render
-def test_stc_plot_renders_to_png(smap, subjects_dir, tmp_path):
-    if not os.environ.get("DISPLAY") and os.environ.get("BRAINFORGE_REQUIRE_3D") != "1":
-        pytest.skip("no display (the test command runs this under Xvfb)")
-    ensure_3d_display()
+def test_stc_plot_renders_to_png(smap, subjects_dir, tmp_path, needs_3d):
     brain = smap.plot(
         subject="fsaverage",
         subjects_dir=subjects_dir,
@@ -129,3 +127,17 @@ def test_cli_help_and_head(subjects_dir, tmp_path):
         text=True,
     )
     assert out.returncode != 0 and "neither an MNE standard montage" in out.stderr
+
+
+@pytest.mark.skipif(shutil.which("Xvfb") is None, reason="needs Xvfb")
+def test_no_opengl_is_an_error_not_a_crash(tmp_path):
+    """Without an OpenGL driver the 3D viewer would kill the process (segfault)."""
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    env["LIBGL_DRIVERS_PATH"] = str(tmp_path)  # Mesa finds no driver here
+    code = "from mne_brainforge.viz import ensure_3d_display; ensure_3d_display()"
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 1, result.stderr[-500:]
+    assert "RuntimeError: No OpenGL context for 3D rendering" in result.stderr
+    assert "apt-get install libgl1-mesa-dri" in result.stderr

@@ -2,7 +2,6 @@
 
 import functools
 import inspect
-import os
 import sys
 import tracemalloc
 import types
@@ -590,11 +589,9 @@ def test_compare_inverse_methods(tiny_model, fwd32, comparison):
 
 
 @pytest.mark.render
-def test_plot_inverse_comparison(comparison, subjects_dir, tmp_path):
+def test_plot_inverse_comparison(comparison, subjects_dir, tmp_path, needs_3d):
     import matplotlib.pyplot as plt
 
-    if not os.environ.get("DISPLAY") and os.environ.get("BRAINFORGE_REQUIRE_3D") != "1":
-        pytest.skip("no display (the test command runs this under Xvfb)")
     _, stcs = comparison
     fname = tmp_path / "comparison.png"
     fig = plot_inverse_comparison(stcs, subjects_dir, hemi="split", fname=fname)

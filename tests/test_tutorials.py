@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from mne_brainforge.viz import ensure_3d_display
-
 TUTORIALS = sorted((Path(__file__).parents[1] / "tutorials").glob("[0-9][0-9]_*.py"))
 
 
@@ -19,10 +17,8 @@ def test_tutorials_found():
 @pytest.mark.slow
 @pytest.mark.render
 @pytest.mark.parametrize("script", TUTORIALS, ids=lambda p: p.stem)
-def test_tutorial_runs(script, tmp_path):
-    if not os.environ.get("DISPLAY") and os.environ.get("BRAINFORGE_REQUIRE_3D") != "1":
-        pytest.skip("no display (the test command runs this under Xvfb)")
-    ensure_3d_display()  # sets DISPLAY, which the script inherits
+def test_tutorial_runs(script, tmp_path, needs_3d):
+    # needs_3d set DISPLAY (and the OpenGL fallback), which the script inherits
     # temporary files (the training tutorial's checkpoints) go to tmp_path too
     env = dict(
         os.environ,

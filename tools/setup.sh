@@ -10,7 +10,7 @@ VENV=${BRAINFORGE_VENV:-$ROOT/.venv}
 TORCH=${BRAINFORGE_TORCH:-torch==2.13.0}
 PYTHON=${PYTHON:-python3}
 
-DEBS=(xvfb libxcb-cursor0 libxkbcommon-x11-0 libegl1 libgl1 libxcb-icccm4
+DEBS=(xvfb libxcb-cursor0 libxkbcommon-x11-0 libegl1 libgl1 libgl1-mesa-dri libegl-mesa0 libxcb-icccm4
       libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-shape0 libxcb-xkb1
       libxcb-randr0 libxcb-xinerama0 libxcb-xfixes0 libdbus-1-3 libfontconfig1)
 if command -v dpkg >/dev/null && ! dpkg -s "${DEBS[@]}" >/dev/null 2>&1; then
