@@ -19,7 +19,7 @@ import mne
 import numpy as np
 from mne.utils import logger, warn
 
-from ..nn.prior import diffusion_operator, region_energy, source_prior
+from ..nn.prior import diffusion_operator, region_energy, source_prior, torch_operator
 from ..utils import rational_ratio
 from . import _checks
 from ._checks import (
@@ -171,10 +171,12 @@ _DIFFUSION = weakref.WeakKeyDictionary()
 
 
 def _diffusion(model):
-    """The model's mesh diffusion operator, built once per parcellation."""
+    """The model's mesh diffusion operator (torch), built once per parcellation."""
     parcellation = model.parcellation
     if parcellation not in _DIFFUSION:
-        _DIFFUSION[parcellation] = diffusion_operator(parcellation.graph)
+        _DIFFUSION[parcellation] = torch_operator(
+            diffusion_operator(parcellation.graph)
+        )
     return _DIFFUSION[parcellation]
 
 

@@ -19,7 +19,12 @@ def _fingerprint(forward):
     key = [forward["source_ori"], forward["surf_ori"]]
     for data in (forward["sol"]["data"], forward.get("_orig_sol")):
         if data is not None:
-            sample = np.ascontiguousarray(np.ravel(data)[:: max(1, data.size // 4096)])
+            # a strided view, copied only where sampled (ravel copied a whole
+            # non-contiguous gain: 35 ms for fsaverage)
+            rows, cols = data.shape
+            sample = np.ascontiguousarray(
+                data[:: max(1, rows // 16), :: max(1, cols // 256)]
+            )
             key += [id(data), data.shape, hashlib.blake2b(sample.tobytes()).hexdigest()]
     return tuple(key)
 

@@ -742,7 +742,8 @@ def _apply(
         n_iter=n_iter,
         learn_noise=learn_noise,
     )
-    fit = white_gain @ result.x
+    active = np.flatnonzero(np.any(result.x, axis=1))  # the rest are exactly 0
+    fit = white_gain[:, active] @ result.x[active]
     gof = 100 * (1 - np.sum((white_data - fit) ** 2) / np.sum(white_data**2))
     logger.info(
         f"    Sparse Bayes: {np.count_nonzero(result.gamma)} active sources, "
