@@ -12,6 +12,7 @@ BIOSEMI_BY_COUNT = {
     32: "biosemi32",
     64: "biosemi64",
     128: "biosemi128",
+    256: "biosemi256",
 }
 
 
