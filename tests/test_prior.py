@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from mne_brainforge.datasets import read_fsaverage_source_space
 from mne_brainforge.head import parcellate_source_space
@@ -10,6 +11,8 @@ from mne_brainforge.nn.prior import (
     diffusion_operator,
     region_energy,
     source_prior,
+    spread_prior,
+    torch_operator,
 )
 
 
@@ -64,3 +67,22 @@ def test_diffusion_preserves_mass_and_bad_input(parcellation):
     # a network that sees nothing gives the flat prior
     blind = source_prior(np.zeros((1, parcellation.n_regions)), parcellation)
     np.testing.assert_array_equal(blind, 1.0)
+
+
+def test_torch_operator_is_the_transposed_walk(parcellation):
+    """The cached torch (CSR) operator spreads as W^T does, with gradients."""
+    walk = diffusion_operator(parcellation.graph)
+    rng = np.random.default_rng(0)
+    p = rng.random((parcellation.n_sources, 2))
+    spread = torch_operator(walk) @ torch.as_tensor(p)
+    np.testing.assert_allclose(spread.numpy(), walk.T @ p, rtol=1e-12)
+    share = torch.rand(2, parcellation.n_regions, dtype=torch.float64)
+    share.requires_grad_(True)
+    prior = spread_prior(share, parcellation, operator=torch_operator(walk))
+    np.testing.assert_allclose(
+        prior.detach().numpy(),
+        [source_prior(s[None], parcellation) for s in share.detach().numpy()],
+        rtol=1e-10,
+    )
+    prior[:, parcellation.labels == 3].sum().backward()
+    assert share.grad[:, 3].min() > 0  # more share in region 3: more prior there
