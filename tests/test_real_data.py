@@ -33,6 +33,23 @@ def test_load_spharapy_sep():
     assert pos[np.argmin(n20), 0] < -0.03
 
 
+def test_load_spharapy_sep_without_the_lower_rim():
+    pytest.importorskip("spharapy")
+    full, _, meta_full = load_spharapy_sep(verbose="error")
+    evoked, noise_cov, meta = load_spharapy_sep(min_height=0.03, verbose="error")
+    z = np.array([ch["loc"][2] for ch in evoked.info["chs"]])
+    assert len(evoked.ch_names) == 188 and z.min() >= 0.03
+    assert noise_cov.ch_names == evoked.ch_names
+    assert meta["latencies"] == meta_full["latencies"]  # from the whole cap
+    # re-referenced to the kept electrodes' average
+    np.testing.assert_allclose(evoked.data.mean(axis=0), 0, atol=1e-20)
+    kept = [full.ch_names.index(n) for n in evoked.ch_names]
+    expected = full.data[kept] - full.data[kept].mean(axis=0)
+    np.testing.assert_allclose(evoked.data, expected, rtol=1e-9, atol=1e-20)
+    with pytest.raises(ValueError, match="Only 0 electrodes lie above"):
+        load_spharapy_sep(min_height=0.2, verbose="error")
+
+
 def test_score_sep_on_a_synthetic_estimate(src):
     vertices = [s["vertno"] for s in src]
     n_lh = len(vertices[0])

@@ -115,7 +115,9 @@ def run_demo(
 
 def _sep_forward(evoked):
     """The template forward of the SEP's fitted cap, cached (256 channels: minutes)."""
-    fname = get_data_path() / "evaluation-forwards" / "spharapy-sep-fwd.fif"
+    n_ch = len(evoked.ch_names)
+    name = "spharapy-sep" + ("" if n_ch == 256 else f"-{n_ch}ch") + "-fwd.fif"
+    fname = get_data_path() / "evaluation-forwards" / name
     fname.parent.mkdir(parents=True, exist_ok=True)
 
     def write(tmp):
@@ -126,7 +128,7 @@ def _sep_forward(evoked):
     return mne.read_forward_solution(fname, verbose=False)
 
 
-def run_sep(methods, *, components=("N20", "P25")):
+def run_sep(methods, *, components=("N20", "P25"), min_height=None):
     """Every method on the real median-nerve SEP, scored at its components.
 
     Parameters
@@ -135,6 +137,9 @@ def run_sep(methods, *, components=("N20", "P25")):
         ``method(evoked, forward, noise_cov) -> mne.SourceEstimate``.
     components : tuple of str
         Components scored (their GFP peak latencies).
+    min_height : float | None
+        Leave out the electrodes below this height (m; see
+        :func:`~mne_brainforge.evaluation.real_data.load_spharapy_sep`).
 
     Returns
     -------
@@ -146,13 +151,16 @@ def run_sep(methods, *, components=("N20", "P25")):
     """
     from .real_data import load_spharapy_sep, score_sep
 
-    evoked, noise_cov, meta = load_spharapy_sep(verbose=False)
+    evoked, noise_cov, meta = load_spharapy_sep(min_height=min_height, verbose=False)
     evoked = evoked.copy().crop(0.005, 0.045)  # after the stimulus artefact
     fwd = _sep_forward(evoked)
     hemi = meta["hemi_expected"]
-    results = dict(fit_rms_mm=meta["fit"]["rms_mm"], latencies=meta["latencies"])
+    n_ch = len(evoked.ch_names)
+    results = dict(
+        fit_rms_mm=meta["fit"]["rms_mm"], latencies=meta["latencies"], n_channels=n_ch
+    )
     lines = [
-        "## Real data: median-nerve SEP (spharapy, 256 channels)",
+        f"## Real data: median-nerve SEP (spharapy, {n_ch} channels)",
         "",
         f"Right median nerve: expected generator in the left S1 hand region "
         f"(a 25 mm ball around (-42, -24, 54) mm; no atlas ships offline). Cap "

@@ -34,8 +34,17 @@ REGION_RADIUS = 0.025
 
 
 @verbose
-def load_spharapy_sep(*, verbose=None):
+def load_spharapy_sep(*, min_height=None, verbose=None):
     """Load spharapy's 256-channel median-nerve SEP on the fsaverage template.
+
+    Parameters
+    ----------
+    min_height : float | None
+        Leave out the electrodes whose fitted position lies lower than this (m,
+        the height ``z`` in the template's head frame; the cap spans -34 to
+        141 mm): the template's closed BEM has no neck, so its gain is least
+        accurate at the cap's lower rim (face, ears, neck). None keeps all 256.
+    %(verbose)s
 
     Returns
     -------
@@ -82,6 +91,20 @@ def load_spharapy_sep(*, verbose=None):
     info = mne.create_info(names, SFREQ, "eeg")
     info.set_montage(fitted)
     data = np.asarray(study["eegdata"], float) * 1e-6  # µV -> V
+    # the components' latencies from the whole cap, whatever is left out (the
+    # GFP, a spread across channels, does not depend on the reference)
+    gfp = data.std(axis=0)
+    if min_height is not None:
+        min_height = check_number(min_height, "min_height")
+        keep = np.flatnonzero([ch["loc"][2] >= min_height for ch in info["chs"]])
+        if len(keep) < 16:
+            raise ValueError(
+                f"Only {len(keep)} electrodes lie above min_height={min_height} m; "
+                "give a lower height (the cap spans -0.034 to 0.141 m)."
+            )
+        logger.info(f"Keeping the {len(keep)} electrodes above {1e3 * min_height:g} mm")
+        info, data = mne.pick_info(info, keep), data[keep]
+        names = info["ch_names"]
     evoked = mne.EvokedArray(data, info, tmin=TMIN, nave=1, comment="SEP right MN")
     evoked.set_eeg_reference(projection=True, verbose=False).apply_proj()
 
@@ -92,7 +115,6 @@ def load_spharapy_sep(*, verbose=None):
         np.diag(var), names, bads=[], projs=[], nfree=base.shape[1] - 1
     )
 
-    gfp = evoked.data.std(axis=0)
     latencies = {}
     for comp, (t0, t1) in COMPONENTS.items():
         sel = np.flatnonzero((evoked.times >= t0) & (evoked.times <= t1))
