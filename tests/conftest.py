@@ -38,7 +38,7 @@ def render_3d():
 def needs_3d(render_3d):
     """Skip a render test where MNE's 3D viewer cannot draw."""
     if not render_3d:
-        pytest.skip("no 3D rendering here (the test command sets it up with Xvfb)")
+        pytest.skip("no 3D rendering here (no display, or no OpenGL context on it)")
 
 
 @pytest.fixture(scope="session", autouse=True)
