@@ -138,18 +138,23 @@ def _patch_moments(fwd, centre, sigma):
     return weights
 
 
-def test_patches_recover_extended_source(info64, fwd64, true_gain, positions):
-    """An 8 mm patch: dipole-only Champagne scatters it, the patch dictionary does not."""
-    truth = _patch_moments(fwd64, LH_SOURCES[0], 0.008)
-    t = np.arange(N_TIMES) / info64["sfreq"]
+def _patch_evoked(info, fwd, gain, sigma=0.008):
+    """20 dB data of a Gaussian patch on ``LH_SOURCES[0]``, and its moments."""
+    truth = _patch_moments(fwd, LH_SOURCES[0], sigma)
+    t = np.arange(N_TIMES) / info["sfreq"]
     waveform = 1e-9 * np.sin(2 * np.pi * 5 * t) * np.hanning(N_TIMES)
-    signal = true_gain @ np.outer(truth, waveform)
+    signal = gain @ np.outer(truth, waveform)
     signal -= signal.mean(axis=0)
     noise = np.random.default_rng(0).standard_normal(signal.shape)
     noise -= noise.mean(axis=0)
     noise *= 0.1 * np.sqrt(np.sum(signal**2) / np.sum(noise**2))  # 20 dB
-    evoked = mne.EvokedArray(signal + noise, info64.copy(), verbose=False)
-    evoked.set_eeg_reference(projection=True, verbose=False)
+    evoked = mne.EvokedArray(signal + noise, info.copy(), verbose=False)
+    return evoked.set_eeg_reference(projection=True, verbose=False), truth
+
+
+def test_patches_recover_extended_source(info64, fwd64, true_gain, positions):
+    """An 8 mm patch: dipole-only Champagne scatters it, the patch dictionary does not."""
+    evoked, truth = _patch_evoked(info64, fwd64, true_gain)
     dist = np.linalg.norm(positions - positions[LH_SOURCES[0]], axis=1)
     inside = truth > 0
 
@@ -168,6 +173,33 @@ def test_patches_recover_extended_source(info64, fwd64, true_gain, positions):
     assert sd_patches < 10 and sd_patches < sd_dipoles
     assert overlap_patches > 0.7 and overlap_patches > overlap_dipoles
     assert n_patches >= inside.sum() / 2  # an extended estimate, not a few dipoles
+
+
+def _solve_logged(evoked, fwd, widths):
+    """The estimate and its log-evidence (from the log)."""
+    with mne.utils.catch_logging() as log:
+        stc = apply_sparse_bayes(evoked, fwd, patch_widths=widths, verbose=True)
+    text = log.getvalue()
+    last = [line for line in text.splitlines() if "log-evidence" in line][-1]
+    return stc, float(last.rsplit("log-evidence ", 1)[1]), text
+
+
+def test_auto_dictionary_keeps_the_larger_evidence(info64, fwd64, true_gain):
+    """``patch_widths='auto'``: dipoles and patches solved apart, the larger
+    evidence kept; the extended source is given patches, the focal one dipoles."""
+    patch, _ = _patch_evoked(info64, fwd64, true_gain)
+    dipole = _evoked(info64, true_gain, [LH_SOURCES[0]])
+    for evoked, winner in ((patch, "patches"), (dipole, "dipoles")):
+        auto, ev_auto, log = _solve_logged(evoked, fwd64, "auto")
+        assert f"flat {winner} start won" in log
+        single = {
+            "dipoles": _solve_logged(evoked, fwd64, (0,)),
+            "patches": _solve_logged(evoked, fwd64, PATCH_WIDTHS),
+        }
+        assert max(single, key=lambda k: single[k][1]) == winner
+        assert_allclose(ev_auto, single[winner][1], rtol=1e-6)
+        scale = np.abs(single[winner][0].data).max()
+        assert_allclose(auto.data, single[winner][0].data, atol=1e-6 * scale)
 
 
 def test_source_variance_is_diag_of_posterior(info64, fwd64, true_gain):
@@ -260,11 +292,12 @@ def test_solver_on_synthetic_gain():
 
 
 def test_evidence_check_threads_are_the_plain_solves():
-    """The two starts solved side by side give the solves one by one, and the
-    one-thread BLAS limit is lifted afterwards."""
+    """The starts solved side by side give the solves one by one, on one
+    dictionary or on two solved apart, and the one-thread BLAS limit is lifted
+    afterwards."""
     from threadpoolctl import threadpool_info
 
-    from mne_brainforge.inverse.sparse_bayes import _solve_with_prior
+    from mne_brainforge.inverse.sparse_bayes import _solve_with_prior, _start
 
     rng = np.random.default_rng(2)
     gain = rng.standard_normal((24, 300))
@@ -272,11 +305,13 @@ def test_evidence_check_threads_are_the_plain_solves():
     data += 0.1 * rng.standard_normal(data.shape)
     prior = np.full(300, 0.01)
     prior[[5, 150]] = 1.0
+    every = {"": np.arange(300)}
     blas = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
     for mode in ("evidence", "weight"):
-        both = _solve_with_prior(gain, data, prior, mode, n_iter=30)
+        both = _solve_with_prior(gain, data, prior, mode, every, n_iter=30)
         flat = sparse_bayes_solve(gain, data, n_iter=30)
-        from_prior = sparse_bayes_solve(gain, data, gamma0=prior, n_iter=30)
+        start = _start(every[""], 300, prior)
+        from_prior = sparse_bayes_solve(gain, data, gamma0=start, n_iter=30)
         if mode == "evidence":  # the larger evidence is kept, exactly
             kept = max(flat, from_prior, key=lambda r: r.log_evidence)
             assert_allclose(both.x, kept.x)
@@ -289,6 +324,18 @@ def test_evidence_check_threads_are_the_plain_solves():
             assert_allclose(both.parts[1][1].x, flat.x)
     after = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
     assert after == blas
+    # two dictionaries solved apart: each start is zero outside its own atoms,
+    # and the evidence keeps the best of the four solves
+    halves = {"a": np.arange(150), "b": np.arange(150, 300)}
+    best = _solve_with_prior(gain, data, prior, "evidence", halves, n_iter=30)
+    plain = []
+    for atoms in halves.values():
+        for gamma0 in (_start(atoms, 300, prior), _start(atoms, 300)):
+            plain.append(sparse_bayes_solve(gain, data, gamma0=gamma0, n_iter=30))
+            assert not plain[-1].gamma[np.setdiff1d(np.arange(300), atoms)].any()
+    kept = max(plain, key=lambda r: r.log_evidence)
+    assert_allclose(best.x, kept.x)
+    assert best.log_evidence == max(r.log_evidence for r in plain)
 
 
 def test_benchmark_method(info64, fwd64, true_gain, positions):
