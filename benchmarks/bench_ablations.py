@@ -41,12 +41,4 @@ methods = {
     "prior + evidence, 5 it.": BrainForgeMethod(args.model, n_iter=5),
     "flat prior, 5 it.": SparseBayes(n_iter=5),
 }
-run_ablation_cases(
-    methods,
-    args.out_dir,
-    "python benchmarks/bench_ablations.py --out-dir "
-    + str(args.out_dir)
-    + (f" --model {args.model}" if args.model else "")
-    + (f" --montage {args.montage}" if args.montage != "biosemi64" else ""),
-    montage=args.montage,
-)
+run_ablation_cases(methods, args.out_dir, montage=args.montage)

@@ -38,12 +38,4 @@ methods = {
         for label, widths in DICTIONARIES.items()
     },
 }
-run_ablation_cases(
-    methods,
-    args.out_dir,
-    "python benchmarks/bench_dictionary.py --out-dir "
-    + str(args.out_dir)
-    + (f" --model {args.model}" if args.model else "")
-    + (f" --montage {args.montage}" if args.montage != "biosemi64" else ""),
-    montage=args.montage,
-)
+run_ablation_cases(methods, args.out_dir, montage=args.montage)

@@ -82,12 +82,4 @@ for item in args.model:
     methods[f"{name} (map)"] = PriorMap(path)
 methods["flat prior (sparse Bayes)"] = SparseBayes()
 methods["sLORETA"] = make_method("sLORETA")
-run_ablation_cases(
-    methods,
-    args.out_dir,
-    "python benchmarks/bench_prior_map.py --out-dir "
-    + str(args.out_dir)
-    + "".join(f" --model {m}" for m in args.model)
-    + (f" --montage {args.montage}" if args.montage != "biosemi64" else ""),
-    montage=args.montage,
-)
+run_ablation_cases(methods, args.out_dir, montage=args.montage)

@@ -95,11 +95,4 @@ methods = {
         models["unrolled"], prior_mode="prior", n_iter=k
     ),
 }
-run_ablation_cases(
-    methods,
-    args.out_dir,
-    f"python benchmarks/bench_unrolled.py --steps {args.steps} "
-    f"--batch-size {args.batch_size} --n-iter {k} --montage {args.montage} "
-    f"--out-dir {args.out_dir}",
-    montage=args.montage,
-)
+run_ablation_cases(methods, args.out_dir, montage=args.montage)
