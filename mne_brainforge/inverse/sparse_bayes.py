@@ -721,8 +721,11 @@ def _solve_with_prior(gain, data, prior_gamma, prior_mode, dictionaries, **kwarg
     is solved apart, its starting variances zero outside it.
     """
     n_atoms = gain.shape[1]
-    kinds = ["flat"] if prior_gamma is None or prior_mode == "flat" else ["prior"]
-    if prior_gamma is not None and prior_mode in ("evidence", "weight"):
+    if prior_gamma is None or prior_mode == "flat":
+        kinds = ["flat"]
+    elif prior_mode == "prior":
+        kinds = ["prior"]
+    else:  # "evidence", "weight"
         kinds = ["prior", "flat"]
     starts = {
         " ".join(filter(None, (kind, name))): _start(
@@ -812,7 +815,7 @@ def _apply(
         n_iter=n_iter,
         learn_noise=learn_noise,
     )
-    active = np.flatnonzero(np.any(result.x, axis=1))  # the rest are exactly 0
+    active = np.flatnonzero(result.gamma)  # the other rows of x are exactly 0
     fit = white_gain[:, active] @ result.x[active]
     gof = 100 * (1 - np.sum((white_data - fit) ** 2) / np.sum(white_data**2))
     logger.info(
